@@ -1,0 +1,96 @@
+"""Viewpoint accuracy metrics of the field's standard protocol (Tulsiani & Malik 2015).
+
+Error of one prediction: the geodesic angle between the true and predicted object-to-camera
+rotations, arccos((trace(R_true^T R_pred) - 1) / 2) in degrees (data_tools.geometry).
+Summary: MedErr = median error (deg); Acc@pi/6 = fraction with error <= 30 deg; Acc@pi/18 = fraction
+<= 10 deg (RenderForCNN counts `< 30`: on float errors the two differ only on exact ties). Per
+category, and the unweighted mean over categories as RenderForCNN and Tulsiani report.
+
+`viewpoint_errors_deg` takes numpy arrays (the reference path) or torch tensors (batched, on any
+device, differentiable); the two agree to float precision (tests/test_metrics.py).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from data_tools.geometry import geodesic_deg, viewpoint_to_rotation
+
+ACC_THRESHOLDS_DEG = {"acc_pi_6": 30.0, "acc_pi_18": 10.0}
+
+
+def viewpoint_errors_deg(pred_azimuth, pred_elevation, pred_theta,
+                         true_azimuth, true_elevation, true_theta):
+    """Per-sample geodesic error in degrees between predicted and true viewpoints (degrees in).
+
+    All six inputs broadcast to one shape (N,); numpy in -> numpy out, torch in -> torch out.
+    """
+    pred = viewpoint_to_rotation(pred_azimuth, pred_elevation, pred_theta)
+    true = viewpoint_to_rotation(true_azimuth, true_elevation, true_theta)
+    return geodesic_deg(true, pred)
+
+
+def _summary(errors: np.ndarray) -> dict:
+    if errors.size == 0:
+        return {"med_err_deg": float("nan"), "acc_pi_6": float("nan"), "acc_pi_18": float("nan"), "n": 0}
+    out = {"med_err_deg": float(np.median(errors))}
+    for key, threshold in ACC_THRESHOLDS_DEG.items():
+        out[key] = float(np.mean(errors <= threshold))
+    out["n"] = int(errors.size)
+    return out
+
+
+def summarize(errors_deg, categories: Sequence[str] | None = None) -> dict:
+    """MedErr, Acc@pi/6, Acc@pi/18 and n of per-sample errors (degrees).
+
+    With `categories` (one label per error) the result also holds `per_category` (the same keys
+    per category, sorted by name) and `mean_over_categories` (the unweighted mean of the
+    per-category MedErr and accuracies, the field's headline number). The top-level keys are
+    always the pooled values over all samples. NaN errors are rejected.
+    """
+    errors = _to_numpy(errors_deg).astype(np.float64).reshape(-1)
+    if not np.all(np.isfinite(errors)):
+        raise ValueError(f"errors_deg has {int((~np.isfinite(errors)).sum())} non-finite values; "
+                         "drop unlabelled samples before summarising")
+    result = _summary(errors)
+    if categories is None:
+        return result
+    labels = np.asarray(categories, dtype=object).reshape(-1)
+    if labels.shape != errors.shape:
+        raise ValueError(f"categories has {labels.size} labels for {errors.size} errors")
+    per_category = {str(c): _summary(errors[labels == c]) for c in sorted(set(labels.tolist()))}
+    result["per_category"] = per_category
+    result["mean_over_categories"] = {
+        key: float(np.mean([block[key] for block in per_category.values()]))
+        for key in ("med_err_deg", *ACC_THRESHOLDS_DEG)
+    } | {"categories": len(per_category)}
+    return result
+
+
+def _to_numpy(values) -> np.ndarray:
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch here
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def format_table(summary: dict, title: str = "") -> str:
+    """A short fixed-width text table of a `summarize` result for terminals and reports."""
+    lines = [title] if title else []
+    lines.append(f"{'category':<14}{'n':>7}{'MedErr':>9}{'Acc@pi/6':>10}{'Acc@pi/18':>11}")
+
+    def row(name: str, block: dict) -> str:
+        n = block.get("n", "")
+        return (f"{name:<14}{n!s:>7}{block['med_err_deg']:>8.2f}\u00b0"
+                f"{100 * block['acc_pi_6']:>9.1f}%{100 * block['acc_pi_18']:>10.1f}%")
+
+    for name, block in summary.get("per_category", {}).items():
+        lines.append(row(name, block))
+    if "mean_over_categories" in summary and len(summary["per_category"]) > 1:
+        lines.append(row("mean(classes)", {**summary["mean_over_categories"], "n": ""}))
+    lines.append(row("all", summary))
+    return "\n".join(lines)
+
+
+__all__ = ["ACC_THRESHOLDS_DEG", "format_table", "summarize", "viewpoint_errors_deg"]
