@@ -92,10 +92,14 @@ def _parse_column(name: str, values: list[str]) -> np.ndarray:
         return np.asarray([v if v != "" else "nan" for v in values], dtype=np.float64)
     if name in _STR_COLUMNS:
         return np.asarray(values, dtype=object)
-    try:  # extra columns: numbers when every cell is one, else strings
-        return np.asarray([v if v != "" else "nan" for v in values], dtype=np.float64)
-    except ValueError:
-        return np.asarray(values, dtype=object)
+    # Extra columns: numbers when every cell is one, else strings. Python's float() accepts
+    # "2008_000027" (PEP 515 digit grouping), so cells with underscores stay text (VOC ids).
+    if not any("_" in v for v in values):
+        try:
+            return np.asarray([v if v != "" else "nan" for v in values], dtype=np.float64)
+        except ValueError:
+            pass
+    return np.asarray(values, dtype=object)
 
 
 def read_table(path: Path) -> dict[str, np.ndarray]:

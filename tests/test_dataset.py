@@ -19,7 +19,8 @@ def make_rows(n_groups=5, views=4, size=8, seed=0):
             mask = (rng.random((size, size)) > 0.5).astype(np.uint8) * 255
             record = {"group": group, "instance": f"car-{group:04d}", "category": "car", "split": split,
                       "source": "test", "azimuth": 15.0 * view, "elevation": 10.0, "theta": -2.5,
-                      "distance": 4.0 + view, "light": 0.25 * view}
+                      "distance": 4.0 + view, "light": 0.25 * view,
+                      "voc_id": f"2008_{group:06d}"}
             yield image, mask, record
 
 
@@ -45,6 +46,7 @@ def test_round_trip_images_masks_records(tmp_path):
     sample = ds[5]
     assert sample["group"] == 1 and sample["azimuth"] == 15.0 and sample["has_pose"] == 1
     assert sample["light"] == 0.25 and sample["instance"] == "car-0001"
+    assert sample["voc_id"] == "2008_000001"  # not parsed as the number 2008000001
     np.testing.assert_array_equal(sample["image"], rows[5][0])
 
 
