@@ -1,0 +1,271 @@
+"""Build a grouped dataset of synthetic renders: one group per object instance, many views each.
+
+Layout of a build (a grouped dataset, `data_tools.dataset`): the instances are cut into fixed
+"parts" of `instances_per_part` consecutive instances; part p writes its image shards
+`DIR/images/part-<p>-<k>.npy` (and masks) and its table `DIR/parts/part-<p>/`, finalised by
+writing its manifest last, then all parts are merged into `DIR/records.csv` and
+`DIR/manifest.json`. Parts depend only on the config, so
+
+- shard i of n builds the parts p with p % n == i, and the merged result is byte-identical to an
+  unsharded build (which builds every part, in worker processes when `workers` > 1);
+- an interrupted build resumes: finished parts (manifest present) are skipped, a half-built part
+  is rebuilt after deleting its stale temporary files; no file is ever half-written (the
+  writer writes under temporary names and renames).
+
+Randomness: every choice comes from `np.random.default_rng([seed, tag, instance(, view)])`: the
+mesh and part colours from the instance stream, viewpoint, framing, lighting and background
+from the view stream; splits from a permutation of the instances by `seed` (splits are by
+instance, so test instances are never seen in training). Output is byte-identical for the same
+config on the same OpenGL driver (Mesa llvmpipe here; a GPU driver rasterises edges differently).
+
+Records: the grouped-dataset columns (group = instance index, instance = mesh name, source
+"synthetic", has_pose 1, angles in degrees, distance in object units) plus
+  view                       view index within the instance
+  focal_px, px, py           the camera of the stored image: PASCAL3D+ projection with focal 1,
+                             viewport focal_px and principal point (px, py) in its pixels, so
+                             `geometry.project_points(X, a, e, theta, distance, px, py, 1, focal_px)`
+                             maps object points onto the image
+  box_x1, box_y1, box_x2, box_y2   the object's tight projected box in image pixels (may extend
+                             past the image), truncated = 1 when it does
+  fill                       the jittered box's longer side over the image side
+  light_x, light_y, light_z, light_intensity, ambient   the view's lighting (camera frame)
+  background                 solid | gradient | noise | shapes | texture | photo
+  shadow                     darkening of the soft contact shadow under the object (0 = none)
+The masks (255 = object) threshold the anti-aliased coverage at one half.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from data_tools.viewpoint_sampling import DISTRIBUTIONS
+
+GENERATOR_VERSION = 1
+CATEGORIES = ("car", "chair")
+IMAGE_SIZES = (64, 128, 224)
+PHOTO_FRACTION = 0.8  # with --backgrounds, as RenderForCNN: 80 % photos, 20 % procedural
+SHADOW_FRACTION = 0.6  # views (seen from above) with a soft contact shadow under the object
+#: Second seed word of each random stream: [seed, TAG, instance(, view)].
+TAG_SPLIT, TAG_INSTANCE, TAG_VIEW, TAG_MESH = 1, 2, 3, 4
+NPY_BYTES = 48 * 2**20  # image bytes per .npy shard file at most
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """What to render. `meshes` (a directory or glob of mesh files, imported with `axes`)
+    replaces the procedural generator; then each readable file is one instance and `instances`
+    (0 = all) caps their number. `supersample` k draws at k x size and averages down
+    (anti-aliasing; 1 = off)."""
+
+    category: str = "car"
+    instances: int = 500
+    views: int = 24
+    size: int = 64
+    distribution: str = "pascal"
+    splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    backgrounds: str | None = None
+    meshes: str | None = None
+    axes: str = "pascal"
+    supersample: int = 2
+    instances_per_part: int = 0  # 0 = about 512 images per part
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"category {self.category!r} is not one of {CATEGORIES}")
+        if self.size not in IMAGE_SIZES:
+            raise ValueError(f"size {self.size} is not one of {IMAGE_SIZES}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution {self.distribution!r} is not one of {DISTRIBUTIONS}")
+        if self.views < 1 or self.instances < 0 or (self.instances == 0 and self.meshes is None):
+            raise ValueError(f"need views >= 1 and instances >= 1 (0 only with meshes), got "
+                             f"views={self.views}, instances={self.instances}")
+        if len(self.splits) != 3 or min(self.splits) < 0 or abs(sum(self.splits) - 1) > 1e-6:
+            raise ValueError(f"splits must be three fractions (train, val, test) summing to 1, "
+                             f"got {self.splits}")
+        if self.supersample not in (1, 2, 3, 4):
+            raise ValueError(f"supersample must be 1, 2, 3 or 4, got {self.supersample}")
+        object.__setattr__(self, "splits", tuple(float(s) for s in self.splits))
+
+    @property
+    def part_instances(self) -> int:
+        """Instances per part."""
+        return self.instances_per_part or max(1, -(-512 // self.views))
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"splits": list(self.splits)}
+
+
+def part_name(part: int) -> str:
+    return f"part-{part:05d}"
+
+
+def assign_splits(n_instances: int, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
+    """Split name per instance (object array): a seeded permutation, cut at the fractions."""
+    n_val = int(round(n_instances * fractions[1]))
+    n_test = int(round(n_instances * fractions[2]))
+    n_train = n_instances - n_val - n_test
+    order = np.random.default_rng([seed, TAG_SPLIT]).permutation(n_instances)
+    splits = np.empty(n_instances, dtype=object)
+    splits[order[:n_train]] = "train"
+    splits[order[n_train: n_train + n_val]] = "val"
+    splits[order[n_train + n_val:]] = "test"
+    return splits
+
+
+def resolve_mesh_paths(pattern: str) -> list[Path]:
+    """Mesh files of a directory (recursively) or a glob pattern, sorted."""
+    from data_tools.mesh_import import SUFFIXES
+
+    path = Path(pattern)
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES]
+    else:
+        import glob
+
+        files = [Path(p) for p in glob.glob(pattern, recursive=True)]
+    files = sorted(p for p in files if p.is_file())
+    if not files:
+        raise ValueError(f"--meshes {pattern}: no mesh files found (suffixes {SUFFIXES})")
+    return files
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything a part builder needs, identical in every shard and worker."""
+
+    config: SyntheticConfig
+    out_dir: Path
+    splits: np.ndarray
+    mesh_paths: tuple[Path, ...]
+
+    @property
+    def n_instances(self) -> int:
+        return len(self.splits)
+
+    @property
+    def n_parts(self) -> int:
+        return -(-self.n_instances // self.config.part_instances)
+
+    def part_range(self, part: int) -> range:
+        step = self.config.part_instances
+        return range(part * step, min(self.n_instances, (part + 1) * step))
+
+    def manifest(self) -> dict:
+        return {
+            "source": "synthetic",
+            "seed": self.config.seed,
+            "created_by": {"generator": "data_tools.synthetic", "version": GENERATOR_VERSION},
+            "config": self.config.to_json(),
+            "camera": "PASCAL3D+ camera (data_tools.geometry.project_points) with focal 1 and "
+                      "viewport = focal_px, principal point (px, py), in pixels of the stored image",
+        }
+
+
+def make_plan(config: SyntheticConfig, out_dir: Path) -> BuildPlan:
+    mesh_paths: tuple[Path, ...] = ()
+    n_instances = config.instances
+    if config.meshes is not None:
+        from data_tools.mesh_import import axis_matrix
+
+        axis_matrix(config.axes)  # a bad --axes fails here, not once per file
+        mesh_paths = tuple(resolve_mesh_paths(config.meshes))
+        if config.instances:
+            mesh_paths = mesh_paths[: config.instances]
+        n_instances = len(mesh_paths)
+    return BuildPlan(config, Path(out_dir), assign_splits(n_instances, config.splits, config.seed),
+                     mesh_paths)
+
+
+def _check_resumable(plan: BuildPlan) -> None:
+    """Refuse to mix parts of a different config into the same directory."""
+    expected = plan.config.to_json()
+    for manifest_path in sorted((plan.out_dir / "parts").glob("part-*/manifest.json")):
+        found = json.loads(manifest_path.read_text()).get("config")
+        if found != expected:
+            raise ValueError(f"{plan.out_dir} holds a build with a different config ({manifest_path}: "
+                             f"{found}); use another --out or delete it")
+
+
+def remove_stale_files(plan: BuildPlan, part: int) -> None:
+    """Delete temporary files a killed build of `part` left behind."""
+    name = part_name(part)
+    for folder, pattern in (("images", f".{name}-*.tmp-*"), ("masks", f".{name}-*.tmp-*"),
+                            (f"parts/{name}", ".*.tmp-*")):
+        for path in (plan.out_dir / folder).glob(pattern):
+            path.unlink()
+
+
+def build_synthetic(config: SyntheticConfig, out_dir: Path, shard: int = 0, num_shards: int = 1,
+                    progress: bool = True, workers: int = 1, merge: bool | None = None,
+                    build: bool = True, report: Callable[[str], None] = print) -> dict:
+    """Build (this shard's share of) a synthetic grouped dataset in `out_dir`; returns a summary.
+
+    Parts already finished are skipped. `merge` (default: when the build is unsharded) joins all
+    parts into the top-level records.csv and manifest.json; it needs every part finished.
+    `build=False` only merges.
+    `workers` > 1 builds parts in that many processes (each with its own OpenGL context).
+    """
+    from tqdm import tqdm
+
+    from data_tools.backgrounds import photo_bank, procedural_bank
+    from data_tools.dataset import merge_parts, part_is_complete
+
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard must be in 0..{num_shards - 1} (--shard i --num-shards n), got {shard}")
+    merge = (num_shards == 1) if merge is None else merge
+    started = time.perf_counter()
+    plan = make_plan(config, out_dir)
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    _check_resumable(plan)
+    mine = [p for p in range(plan.n_parts) if p % num_shards == shard]
+    todo = [p for p in mine if build and not part_is_complete(plan.out_dir, part_name(p))]
+    photo_skipped = 0
+    banks = {"procedural": procedural_bank(config.seed, config.size)} if todo else {}
+    if todo and config.backgrounds:
+        banks["photo"], photo_skipped = photo_bank(Path(config.backgrounds), config.size,
+                                                   config.seed, report=report)
+    total_images = sum(len(plan.part_range(p)) for p in todo) * config.views
+    bar = tqdm(total=total_images, unit="img", disable=not progress, smoothing=0.05,
+               desc=f"render {config.category} {config.size}px")
+    part_stats = []
+    if todo:
+        from data_tools.synthetic_parts import build_parts
+
+        for stats in build_parts(plan, banks, todo, workers, on_images=bar.update):
+            for line in stats["errors"]:
+                report(line)
+            part_stats.append(stats)
+    bar.close()
+    all_parts = [part_name(p) for p in range(plan.n_parts)]
+    merged = False
+    if merge:
+        manifests = [json.loads((plan.out_dir / "parts" / name / "manifest.json").read_text())
+                     for name in all_parts if part_is_complete(plan.out_dir, name)]
+        errors = [line for m in manifests for line in m.get("mesh_errors", [])]
+        merge_parts(plan.out_dir, all_parts, {**plan.manifest(), "mesh_errors": errors})
+        merged = True
+    seconds = time.perf_counter() - started
+    images = sum(s["images"] for s in part_stats)
+    my_splits = plan.splits[[i for p in mine for i in plan.part_range(p)]]
+    per_split = {split: int(np.sum(my_splits == split)) for split in ("train", "val", "test")}
+    return {
+        "out_dir": str(plan.out_dir), "images": images, "instances_per_split": per_split,
+        "parts_built": len(todo), "parts_skipped": len(mine) - len(todo), "parts_total": plan.n_parts,
+        "skipped_meshes": sum(s["skipped"] for s in part_stats), "skipped_backgrounds": photo_skipped,
+        "seconds": seconds, "images_per_second": images / seconds if seconds > 0 else 0.0,
+        "worker_cpu_seconds": sum(s["cpu_seconds"] for s in part_stats),
+        "merged": merged,
+    }
+
+
+__all__ = [
+    "BuildPlan", "CATEGORIES", "IMAGE_SIZES", "SyntheticConfig", "assign_splits",
+    "build_synthetic", "make_plan", "part_name", "resolve_mesh_paths",
+]

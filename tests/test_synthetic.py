@@ -1,0 +1,238 @@
+"""The synthetic builder: determinism, splits by instance, sharding, resuming, broken meshes, the
+render command, and the viewpoint / framing samplers."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.dataset import GroupedDataset, read_manifest, read_records
+from data_tools.renderer import create_context
+from data_tools.synthetic import SyntheticConfig, assign_splits, build_synthetic
+from data_tools.viewpoint_sampling import (
+    GRID_ELEVATIONS, Framing, Viewpoint, frame_views, sample_framing, sample_viewpoint,
+)
+
+
+def _egl_problem() -> str | None:
+    try:
+        create_context().release()
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+needs_egl = pytest.mark.skipif(_egl_problem() is not None, reason=f"no EGL context: {_egl_problem()}")
+
+SMALL = SyntheticConfig(instances=10, views=4, size=64, instances_per_part=3, seed=5)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every dataset file (relative path -> bytes), without the contact sheet."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "contact_sheet.png"}
+
+
+def _build(config, root, **kwargs):
+    return build_synthetic(config, root, progress=False, report=lambda line: None, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reference") / "data"
+    summary = _build(SMALL, root)
+    return root, summary
+
+
+@needs_egl
+def test_build_writes_a_readable_grouped_dataset(reference):
+    root, summary = reference
+    assert summary["images"] == 40 and summary["parts_total"] == 4 and summary["merged"]
+    dataset = GroupedDataset(root)
+    assert len(dataset) == 40
+    sample = dataset[7]
+    assert sample["image"].shape == (64, 64, 3) and sample["image"].dtype == np.uint8
+    assert sample["mask"].shape == (64, 64) and set(np.unique(sample["mask"])) <= {0, 255}
+    manifest = read_manifest(root)
+    assert manifest["source"] == "synthetic" and manifest["config"]["seed"] == 5
+    assert sum(c["images"] for c in manifest["counts"].values()) == 40
+
+
+@needs_egl
+def test_determinism_same_config_gives_identical_files(reference, tmp_path):
+    root, _ = reference
+    _build(SMALL, tmp_path / "again")
+    assert _files(tmp_path / "again") == _files(root)
+
+
+@needs_egl
+def test_splits_are_disjoint_by_instance(reference):
+    records = read_records(reference[0])
+    groups = {split: set(records["group"][records["split"] == split].tolist()) for split in ("train", "val", "test")}
+    assert not (groups["train"] & groups["val"]) and not (groups["train"] & groups["test"])
+    assert not (groups["val"] & groups["test"])
+    assert [len(groups[s]) for s in ("train", "val", "test")] == [8, 1, 1]
+    assert all(np.sum(records["group"] == g) == 4 for g in range(10))
+
+
+def test_assign_splits_counts_and_seed():
+    splits = assign_splits(100, (0.7, 0.2, 0.1), seed=1)
+    assert [int(np.sum(splits == s)) for s in ("train", "val", "test")] == [70, 20, 10]
+    assert np.array_equal(splits, assign_splits(100, (0.7, 0.2, 0.1), seed=1))
+    assert not np.array_equal(splits, assign_splits(100, (0.7, 0.2, 0.1), seed=2))
+
+
+@needs_egl
+def test_records_match_the_rendered_masks(reference):
+    # The stored camera (box columns from project_points) agrees with the pixels.
+    dataset = GroupedDataset(reference[0])
+    records = dataset.records
+    for i in range(0, len(dataset), 3):
+        if records["truncated"][i]:
+            continue
+        ys, xs = np.nonzero(dataset[i]["mask"])
+        mask_box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        box = [records[k][i] for k in ("box_x1", "box_y1", "box_x2", "box_y2")]
+        assert np.max(np.abs(np.subtract(mask_box, box))) < 1.6, (i, mask_box, box)
+
+
+@needs_egl
+def test_sharded_build_equals_unsharded(reference, tmp_path):
+    root, _ = reference
+    out = tmp_path / "sharded"
+    first = _build(SMALL, out, shard=0, num_shards=2)
+    second = _build(SMALL, out, shard=1, num_shards=2)
+    assert not first["merged"] and not second["merged"]
+    assert first["parts_built"] + second["parts_built"] == 4
+    _build(SMALL, out, merge=True, build=False)
+    assert _files(out) == _files(root)
+
+
+@needs_egl
+def test_two_workers_equal_one(reference, tmp_path):
+    _build(SMALL, tmp_path / "workers", workers=2)
+    assert _files(tmp_path / "workers") == _files(reference[0])
+
+
+@needs_egl
+def test_interrupted_build_resumes_without_redoing_finished_parts(reference, tmp_path):
+    root, _ = reference
+    out = tmp_path / "resumed"
+    _build(SMALL, out, shard=0, num_shards=2)  # parts 0 and 2 finish
+    # A killed run of part 1: a shard file written, a temporary file left, no manifest.
+    images = out / "images"
+    (images / "part-00001-00000.npy").write_bytes(b"half")
+    stale = images / ".part-00001-00000.tmp-99999.npy"
+    stale.write_bytes(b"partial")
+    finished = (images / "part-00000-00000.npy").stat().st_mtime_ns
+    summary = _build(SMALL, out)
+    assert summary["parts_built"] == 2 and summary["parts_skipped"] == 2
+    assert not stale.exists()
+    assert (images / "part-00000-00000.npy").stat().st_mtime_ns == finished
+    assert _files(out) == _files(root)
+
+
+@needs_egl
+def test_resume_refuses_a_different_config(reference, tmp_path):
+    out = tmp_path / "mixed"
+    _build(SMALL, out, shard=0, num_shards=2)
+    other = SyntheticConfig(**{**SMALL.to_json(), "splits": SMALL.splits, "seed": 6})
+    with pytest.raises(ValueError, match="different config"):
+        _build(other, out)
+
+
+@needs_egl
+def test_render_command_skips_broken_meshes(tmp_path, capsys):
+    import trimesh
+
+    from posenet_mlvae.cli import main
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    trimesh.creation.box((0.4, 0.9, 0.3)).export(meshes / "a_box.obj")
+    trimesh.creation.icosphere(subdivisions=2).export(meshes / "c_ball.ply")
+    (meshes / "b_broken.obj").write_text("this is not a mesh\nf 1 2 9\n")
+    (meshes / "d_empty.off").write_bytes(b"")
+    out = tmp_path / "out"
+    code = main(["render", "--meshes", str(meshes), "--axes", "pascal", "--instances", "0",
+                 "--views", "3", "--size", "64", "--out", str(out), "--workers", "1", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "b_broken.obj" in captured.err and "d_empty.off" in captured.err
+    assert "skipped 2 broken mesh files" in captured.out and "images/s" in captured.out
+    records = read_records(out)
+    assert sorted(set(records["instance"].tolist())) == ["a_box", "c_ball"]
+    assert len(records["index"]) == 6
+    assert (out / "contact_sheet.png").stat().st_size > 1000
+    assert len(read_manifest(out)["mesh_errors"]) == 2
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="size"):
+        SyntheticConfig(size=100)
+    with pytest.raises(ValueError, match="distribution"):
+        SyntheticConfig(distribution="gaussian")
+    with pytest.raises(ValueError, match="splits"):
+        SyntheticConfig(splits=(0.5, 0.1, 0.1))
+
+
+def test_grid_distribution_is_the_cars3d_grid():
+    rng = np.random.default_rng(0)
+    views = [sample_viewpoint("grid", "car", rng, v) for v in range(96)]
+    pairs = {(v.azimuth, v.elevation) for v in views}
+    assert len(pairs) == 96
+    assert {a for a, _ in pairs} == {15.0 * k for k in range(24)}
+    assert {e for _, e in pairs} == set(GRID_ELEVATIONS)
+    assert all(v.theta == 0.0 for v in views)
+
+
+def test_pascal_and_uniform_distributions():
+    pascal = [sample_viewpoint("pascal", "car", np.random.default_rng([0, i]), i) for i in range(3000)]
+    elevation = np.array([v.elevation for v in pascal])
+    theta = np.array([v.theta for v in pascal])
+    assert 0.6 < np.mean((elevation >= -5) & (elevation <= 30)) < 0.95  # mostly low, with a tail
+    assert np.abs(theta).max() <= 45 and np.mean(np.abs(theta) <= 15) > 0.85
+    azimuth = np.array([v.azimuth for v in pascal])
+    assert azimuth.min() >= 0 and azimuth.max() < 360 and abs(np.mean(azimuth < 180) - 0.5) < 0.05
+    uniform = [sample_viewpoint("uniform", "car", np.random.default_rng([1, i]), i) for i in range(3000)]
+    sin_e = np.sin(np.radians([v.elevation for v in uniform]))
+    assert abs(np.mean(sin_e > 0.5) - 0.25) < 0.04  # uniform on the sphere: sin(e) uniform
+
+
+def test_framing_fills_the_crop_as_asked():
+    points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))
+    views = [Viewpoint(30.0, 10.0, 5.0, 2.0), Viewpoint(200.0, 40.0, -10.0, 3.0)]
+    frames = frame_views(points, views, [Framing(0.8, 0, 0, 0, 0), Framing(0.6, 0, 0, 0, 0)], 64)
+    width = frames["box_x2"] - frames["box_x1"]
+    height = frames["box_y2"] - frames["box_y1"]
+    np.testing.assert_allclose(np.maximum(width, height), [0.8 * 64, 0.6 * 64])
+    np.testing.assert_allclose((frames["box_x1"] + frames["box_x2"]) / 2, 32.0)  # centred
+    framings = [sample_framing("pascal", np.random.default_rng([2, i])) for i in range(500)]
+    assert all(0.55 <= f.fill <= 0.95 and abs(f.shift_left) <= 0.5 for f in framings)
+
+
+@needs_egl
+def test_photo_backgrounds_skip_unreadable_files(tmp_path):
+    import cv2
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("one.png", "two.jpg"):
+        cv2.imwrite(str(photos / name), rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    reported = []
+    config = SyntheticConfig(instances=3, views=8, size=64, backgrounds=str(photos), seed=1)
+    summary = build_synthetic(config, tmp_path / "out", progress=False, report=reported.append)
+    assert summary["skipped_backgrounds"] == 1 and summary["images"] == 24
+    assert len(reported) == 1 and "broken.jpg" in reported[0]
+    kinds = set(read_records(tmp_path / "out")["background"].tolist())
+    assert "photo" in kinds
+
+
+@needs_egl
+def test_bench_render_command_prints_images_per_second(capsys):
+    from posenet_mlvae.cli import main
+
+    assert main(["bench", "render", "--images", "48", "--sizes", "64", "--workers", "1"]) == 0
+    assert "images/s" in capsys.readouterr().out
