@@ -1,0 +1,90 @@
+"""Pose head: observation latent -> (azimuth, elevation, theta), rotation matrix and confidence.
+
+Representation, and why:
+- Azimuth: classification into `bins` bins (default 24 x 15 deg, bin k centred on k * 15 deg)
+  plus a regressed in-bin offset (one offset output per bin; the chosen bin's offset is used).
+  A classifier over a circular set of bins has no wrap-around discontinuity at 0/360 deg, and it
+  can hold two hypotheses at once (front vs rear of a near-symmetric car, 180 deg apart) instead
+  of averaging them into a side view as a (cos, sin) or raw-degree regressor would. Training
+  uses cross-entropy with label smoothing onto the two neighbouring bins (see
+  `losses.pose_loss`), so nearby bins are not punished like opposite ones.
+- Elevation and theta: plain regression of standardised values (value - mean) / std, with the
+  mean and std of the training labels stored as buffers. These angles live in small ranges
+  without wrap-around for cameras around an upright object, and in a prototype on this problem
+  (cos, sin)-MSE heads for them learned nothing where plain normalised regression worked.
+- Confidence: the softmax probability mass of the chosen azimuth bin and its two neighbours,
+  in [0, 1]: near 1 when the head is sure of the azimuth within +-22.5 deg, near 0.5 when it
+  hesitates between front and rear.
+The rotation matrix is `data_tools.geometry.viewpoint_to_rotation` of the decoded angles.
+All decode ops (argmax, gather, softmax, sin/cos) export to ONNX.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from data_tools.geometry import viewpoint_to_rotation
+
+
+class PoseLogits(NamedTuple):
+    azimuth_logits: torch.Tensor  # (N, bins)
+    azimuth_offset: torch.Tensor  # (N, bins) offset within each bin, in bin widths
+    angles_std: torch.Tensor  # (N, 2) standardised (elevation, theta)
+
+
+class PoseDecoded(NamedTuple):
+    azimuth: torch.Tensor  # (N,) degrees in [0, 360)
+    elevation: torch.Tensor  # (N,) degrees
+    theta: torch.Tensor  # (N,) degrees
+    rotation: torch.Tensor  # (N, 3, 3) object-to-camera
+    confidence: torch.Tensor  # (N,) in [0, 1]
+
+
+class PoseHead(nn.Module):
+    """Two-layer MLP on the observation latent with azimuth-bin, offset and angle outputs."""
+
+    def __init__(self, obs_dim: int, hidden_dim: int, bins: int) -> None:
+        super().__init__()
+        self.bins = bins
+        self.mlp = nn.Sequential(nn.Linear(obs_dim, hidden_dim), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True))
+        self.azimuth_logits = nn.Linear(hidden_dim, bins)
+        self.azimuth_offset = nn.Linear(hidden_dim, bins)
+        self.angles = nn.Linear(hidden_dim, 2)
+        # Label statistics (elevation, theta) for the standardised regression; set from the
+        # training data by `set_angle_statistics` and saved with the weights.
+        self.register_buffer("angle_mean", torch.tensor([10.0, 0.0]))
+        self.register_buffer("angle_std", torch.tensor([20.0, 10.0]))
+
+    @property
+    def bin_width(self) -> float:
+        return 360.0 / self.bins
+
+    def set_angle_statistics(self, elevation: torch.Tensor, theta: torch.Tensor) -> None:
+        """Store mean and std (floored at 1 deg) of the training labels, in degrees."""
+        labels = torch.stack([torch.as_tensor(elevation, dtype=torch.float32),
+                              torch.as_tensor(theta, dtype=torch.float32)], dim=1)  # (N, 2)
+        self.angle_mean.copy_(labels.mean(0))
+        self.angle_std.copy_(labels.std(0, unbiased=False).clamp_min(1.0))
+
+    def forward(self, mu_obs: torch.Tensor) -> PoseLogits:
+        h = self.mlp(mu_obs)  # (N, hidden)
+        return PoseLogits(self.azimuth_logits(h), self.azimuth_offset(h), self.angles(h))
+
+    def decode(self, logits: PoseLogits) -> PoseDecoded:
+        """Angles in degrees, the rotation matrix and the confidence from the raw outputs."""
+        azimuth_logits = logits.azimuth_logits.float()
+        probs = torch.softmax(azimuth_logits, dim=1)  # (N, bins)
+        best = torch.argmax(azimuth_logits, dim=1, keepdim=True)  # (N, 1)
+        offset = torch.gather(logits.azimuth_offset.float(), 1, best)  # (N, 1)
+        azimuth = torch.remainder((best.float() + offset) * self.bin_width, 360.0).squeeze(1)
+        neighbours = torch.cat([torch.remainder(best - 1, self.bins), best,
+                                torch.remainder(best + 1, self.bins)], dim=1)  # (N, 3)
+        confidence = torch.gather(probs, 1, neighbours).sum(1)
+        angles = self.angle_mean + self.angle_std * logits.angles_std.float()  # (N, 2)
+        elevation, theta = angles[:, 0].clamp(-90.0, 90.0), angles[:, 1]
+        rotation = viewpoint_to_rotation(azimuth, elevation, theta)  # (N, 3, 3)
+        return PoseDecoded(azimuth, elevation, theta, rotation, confidence)

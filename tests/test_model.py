@@ -1,0 +1,191 @@
+"""ML-VAE model: group product of Gaussians, variants, pose head decoding, inference module."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from data_tools.geometry import viewpoint_to_rotation
+from posenet_mlvae.checkpoint import load_state_strict
+from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from posenet_mlvae.inference import PoseDecoder, PoseInference
+from posenet_mlvae.model import build_model, group_product_of_gaussians
+from posenet_mlvae.pose_head import PoseLogits
+
+TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=32, obs_dim=6, content_dim=5)
+
+
+def naive_product(mu: np.ndarray, logvar: np.ndarray, groups: np.ndarray):
+    """Per-group loop in float64: precisions add, the mean is the precision-weighted mean."""
+    out_mu, out_logvar = [], []
+    for g in range(groups.max() + 1):
+        precision = np.exp(-logvar[groups == g]).sum(0)
+        var = 1.0 / precision
+        out_mu.append(var * (mu[groups == g] * np.exp(-logvar[groups == g])).sum(0))
+        out_logvar.append(np.log(var))
+    return np.stack(out_mu), np.stack(out_logvar)
+
+
+def test_group_product_matches_naive_loop():
+    rng = np.random.default_rng(0)
+    groups = np.array([0, 0, 0, 1, 2, 2, 3, 3, 3, 3, 1, 0])  # sizes 4, 2, 2, 4, members interleaved
+    mu = rng.normal(size=(len(groups), 7))
+    logvar = rng.uniform(-6, 4, size=(len(groups), 7))
+    expected_mu, expected_logvar = naive_product(mu, logvar, groups)
+    got_mu, got_logvar = group_product_of_gaussians(torch.tensor(mu, dtype=torch.float32),
+                                                    torch.tensor(logvar, dtype=torch.float32),
+                                                    torch.tensor(groups), 4)
+    np.testing.assert_allclose(got_mu.numpy(), expected_mu, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_logvar.numpy(), expected_logvar, rtol=1e-5, atol=1e-5)
+
+
+def test_two_gaussians_closed_form_and_group_of_one():
+    # N(1, 2) x N(3, 0.5): var = 1 / (1/2 + 2) = 0.4, mean = 0.4 * (1/2 + 3 * 2) = 2.6; a lone N(-1, 3) unchanged.
+    mu = torch.tensor([[1.0], [3.0], [-1.0]])
+    logvar = torch.log(torch.tensor([[2.0], [0.5], [3.0]]))
+    got_mu, got_logvar = group_product_of_gaussians(mu, logvar, torch.tensor([0, 0, 1]), 2)
+    assert got_mu[0, 0].item() == pytest.approx(2.6, abs=1e-6)
+    assert got_logvar[0, 0].exp().item() == pytest.approx(0.4, abs=1e-6)
+    assert got_mu[1, 0].item() == -1.0 and got_logvar[1, 0].item() == pytest.approx(math.log(3.0), abs=1e-7)
+
+
+def test_extreme_precisions_are_stable():
+    mu = torch.tensor([[0.0], [10.0]])
+    logvar = torch.tensor([[-12.0], [8.0]])  # precisions differ by e^20
+    got_mu, got_logvar = group_product_of_gaussians(mu, logvar, torch.tensor([0, 0]), 1)
+    assert torch.isfinite(got_mu).all() and torch.isfinite(got_logvar).all()
+    assert got_mu.item() == pytest.approx(10.0 * math.exp(-20.0), abs=1e-6)
+
+
+def test_invariant_to_order_of_groups_and_members():
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    images = torch.rand(12, 3, 64, 64)
+    groups = torch.tensor([7, 7, 3, 3, 3, 9, 9, 7, 1, 1, 9, 3])  # arbitrary, non-contiguous labels
+    perm = torch.randperm(12)
+    with torch.no_grad():
+        a = model(images, groups)
+        b = model(images[perm], groups[perm])
+    member_a = a.mu_group[a.group_of_image]  # (B, D_c) each image's group posterior
+    member_b = b.mu_group[b.group_of_image]
+    torch.testing.assert_close(member_a[perm], member_b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(a.logvar_group[a.group_of_image][perm], b.logvar_group[b.group_of_image])
+    torch.testing.assert_close(a.reconstruction[perm], b.reconstruction, rtol=1e-4, atol=1e-5)
+
+
+def test_gradient_reaches_every_member_through_the_product():
+    mu = torch.randn(4, 3, requires_grad=True)
+    logvar = torch.randn(4, 3, requires_grad=True)
+    mu_g, logvar_g = group_product_of_gaussians(mu, logvar, torch.tensor([0, 0, 0, 1]), 2)
+    (mu_g[0].sum() + logvar_g[0].sum()).backward()
+    assert (mu.grad[:3].abs() > 0).all() and (logvar.grad[:3].abs() > 0).all()
+    assert (mu.grad[3] == 0).all()  # another group's member is untouched
+
+
+def test_gradient_reaches_the_content_encoder():
+    torch.manual_seed(0)
+    model = build_model(TINY).train()
+    images = torch.rand(8, 3, 64, 64)
+    output = model(images, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
+    assert output.mu_group.shape == (2, TINY.content_dim)
+    ((output.reconstruction - images) ** 2).sum().backward()
+    assert model.content_head.weight.grad.abs().sum() > 0
+    assert model.encoder.features[0][0].weight.grad.abs().sum() > 0
+    assert model.content_encoder.features[0][0].weight.grad.abs().sum() > 0  # the separate content trunk
+
+
+@pytest.mark.parametrize("variant", ["mlvae", "vae", "direct"])
+def test_variants_shapes(variant):
+    model = build_model(ModelConfig(**{**to_dict(TINY), "variant": variant})).train()
+    output = model(torch.rand(6, 3, 64, 64), torch.tensor([0, 0, 0, 1, 1, 1]))
+    assert output.mu_obs.shape == (6, TINY.obs_dim)
+    assert output.pose.azimuth_logits.shape == (6, TINY.azimuth_bins)
+    if variant == "direct":
+        assert output.reconstruction is None and output.mu_group is None
+    else:
+        assert output.reconstruction.shape == (6, 3, 64, 64)
+        assert output.mu_group.shape == ((2 if variant == "mlvae" else 6), TINY.content_dim)
+        assert 0 <= output.reconstruction.min() and output.reconstruction.max() <= 1
+
+
+def test_128_px_and_resnet_backbones(capsys):
+    model = build_model(ModelConfig(**{**to_dict(TINY), "image_size": 128}))
+    assert model(torch.rand(2, 3, 128, 128), torch.tensor([0, 0])).reconstruction.shape == (2, 3, 128, 128)
+    resnet = build_model(ModelConfig(**{**to_dict(TINY), "backbone": "resnet18"}))
+    assert "random initialisation" in capsys.readouterr().out
+    assert resnet(torch.rand(2, 3, 64, 64), None).mu_obs.shape == (2, TINY.obs_dim)
+    with pytest.raises(ValueError, match="not a file"):
+        build_model(ModelConfig(backbone="resnet18", imagenet_weights="/nonexistent/resnet18.pth"))
+
+
+def test_bad_configs_name_the_choices():
+    with pytest.raises(ValueError, match="mlvae"):
+        ModelConfig(variant="gan")
+    with pytest.raises(ValueError, match="64 or 128"):
+        ModelConfig(image_size=96)
+    with pytest.raises(TypeError):
+        build_model({"variant": "mlvae"})
+
+
+def test_config_json_round_trip():
+    for config in (TINY, TrainConfig(steps=5, lr=1e-3), DataConfig(data_dirs=("a", "b"), categories=("car",))):
+        assert from_dict(type(config), to_dict(config)) == config
+    with pytest.raises(ValueError, match="unknown keys"):
+        from_dict(TrainConfig, {"stepz": 3})
+
+
+def test_pose_decode_wraps_azimuth_and_reports_confidence():
+    head = build_model(TINY).pose_head
+    bins = TINY.azimuth_bins
+    logits = torch.full((2, bins), -10.0)
+    logits[0, bins - 1] = 5.0  # bin 23 (345 deg) with offset +0.4 bin -> 351 deg
+    logits[1, 0], logits[1, 1] = 5.0, 4.0  # bin 0 with offset -0.3 -> 355.5 deg
+    offsets = torch.zeros(2, bins)
+    offsets[0, bins - 1], offsets[1, 0] = 0.4, -0.3
+    angles = torch.tensor([[1.0, -1.0], [0.0, 0.0]])  # standardised elevation, theta
+    decoded = head.decode(PoseLogits(logits, offsets, angles))
+    torch.testing.assert_close(decoded.azimuth, torch.tensor([351.0, 355.5]))
+    mean, std = head.angle_mean, head.angle_std
+    torch.testing.assert_close(decoded.elevation, torch.stack([mean[0] + std[0], mean[0]]))
+    probs = torch.softmax(logits, 1)
+    expected = torch.stack([probs[0, [bins - 2, bins - 1, 0]].sum(), probs[1, [bins - 1, 0, 1]].sum()])
+    torch.testing.assert_close(decoded.confidence, expected)
+    torch.testing.assert_close(decoded.rotation, viewpoint_to_rotation(decoded.azimuth, decoded.elevation,
+                                                                       decoded.theta))
+
+
+def test_inference_module_matches_model_and_treats_images_alone():
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    inference = PoseInference(model).eval()
+    images = torch.rand(5, 3, 64, 64)
+    with torch.no_grad():
+        azimuth, elevation, theta, rotation, confidence, mu_obs, mu_group = inference(images)
+        single = inference(images[2:3])
+        output = model(images, None)
+        decoded = model.pose_head.decode(output.pose)
+    torch.testing.assert_close(azimuth, decoded.azimuth)
+    torch.testing.assert_close(mu_group, output.mu_content)  # a group of one = its own posterior
+    torch.testing.assert_close(single[0], azimuth[2:3])
+    assert rotation.shape == (5, 3, 3) and ((confidence >= 0) & (confidence <= 1)).all()
+    decoder = PoseDecoder(model).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(decoder(mu_obs, mu_group), output.reconstruction)
+
+
+def test_strict_loading_names_keys():
+    model = build_model(TINY)
+    state = model.state_dict()
+    state["extra.weight"] = state.pop("pose_head.angles.weight")
+    with pytest.raises(ValueError, match=r"missing keys \['pose_head.angles.weight'\].*unexpected keys \['extra.weight'\]"):
+        load_state_strict(build_model(TINY), state)
+
+
+def test_strict_loading_names_wrong_shapes():
+    state = build_model(TINY).state_dict()
+    state["pose_head.angles.weight"] = torch.zeros(3, 3)
+    with pytest.raises(ValueError, match=r"pose_head.angles.weight \(3, 3\) vs model"):
+        load_state_strict(build_model(TINY), state)

@@ -1,0 +1,174 @@
+"""Training loop: learning on a toy grouped set, exact resume, checkpoints, stops, CLI, 2-process DDP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from posenet_mlvae.checkpoint import read_checkpoint
+from posenet_mlvae.cli import main as cli_main
+from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, load_configs
+from posenet_mlvae.data import load_split
+from posenet_mlvae.inference import load_inference_module
+from posenet_mlvae.toy_data import write_toy_dataset
+from posenet_mlvae.train import fit
+
+from eval.metrics import viewpoint_errors_deg
+
+TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
+FAST = TrainConfig(groups_per_batch=4, views_per_group=4, warmup_steps=5, lr=3e-3, checkpoint_every_steps=3,
+                   val_max_images=48, num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "data", groups=20, views=12, val_groups=4, seed=0)
+
+
+def weights(run: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
+    return read_checkpoint(run / name)["model"]
+
+
+def training_error_deg(run: Path, data_dir: Path) -> float:
+    """Median viewpoint error of the run's last weights on its own training images."""
+    module, _ = load_inference_module(run / "last.pt")
+    data = load_split([str(data_dir)], "train", 64)
+    images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        azimuth, elevation, theta = module(images)[:3]
+    errors = viewpoint_errors_deg(azimuth.numpy(), elevation.numpy(), theta.numpy(), data.azimuth,
+                                  data.elevation, data.theta)
+    return float(np.median(errors))
+
+
+def test_learns_pose_and_the_elbo_falls(toy, tmp_path):
+    run = tmp_path / "learn"
+    config = replace(FAST, steps=300, warmup_steps=20, checkpoint_every_steps=1000)
+    fit(TINY, replace(config, steps=1, lr=1e-9), DataConfig(data_dirs=(str(toy),)), tmp_path / "untrained",
+        progress=False)
+    before = training_error_deg(tmp_path / "untrained", toy)
+    summary = fit(TINY, config, DataConfig(data_dirs=(str(toy),), color_jitter=0.1), run, progress=False)
+    after = training_error_deg(run, toy)
+    assert summary["status"] == "done" and summary["step"] == 300
+    assert before > 60 and after < 30, (before, after)
+    rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
+    header, train_rows = rows[0], [r for r in rows[1:] if r[0] == "train"]
+    neg_elbo = [float(r[header.index("neg_elbo")]) for r in train_rows]
+    assert np.mean(neg_elbo[-3:]) < 0.85 * neg_elbo[0], neg_elbo  # the first row averages steps 1-20
+    assert (run / "best.pt").is_file() and (run / "config.json").is_file() and list((run / "tb").iterdir())
+
+
+def test_resume_n_plus_n_equals_2n(toy, tmp_path):
+    config = replace(FAST, steps=10)  # 4 batches per epoch: the pause at 5 falls inside epoch 1
+    data = DataConfig(data_dirs=(str(toy),))
+    straight = fit(TINY, config, data, tmp_path / "straight", progress=False)
+    paused = fit(TINY, config, data, tmp_path / "paused", stop_at_step=5, progress=False)
+    assert paused["status"] == "stopped" and read_checkpoint(tmp_path / "paused" / "last.pt")["step"] == 5
+    resumed = fit(TINY, config, data, tmp_path / "paused", resume=True, progress=False)
+    assert straight["step"] == resumed["step"] == 10
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "paused")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_half_written_checkpoint_is_never_used(toy, tmp_path):
+    run = tmp_path / "run"
+    fit(TINY, replace(FAST, steps=6), DataConfig(data_dirs=(str(toy),)), run, stop_at_step=3, progress=False)
+    good = weights(run)
+    (run / ".last.pt.tmp-99999").write_bytes(b"PK\x03\x04 half a zip")  # a writer killed mid-way
+    summary = fit(TINY, replace(FAST, steps=6), DataConfig(data_dirs=(str(toy),)), run, resume=True, progress=False)
+    assert summary["step"] == 6
+    assert any(not torch.equal(good[k], v) for k, v in weights(run).items())
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((run / "last.pt").read_bytes()[:1000])
+    with pytest.raises(ValueError, match="truncated.pt: not a readable checkpoint"):
+        read_checkpoint(truncated)
+
+
+def test_non_finite_loss_stops_and_names_step_and_term(toy, tmp_path, capsys):
+    run = tmp_path / "nan"
+    fit(TINY, replace(FAST, steps=4), DataConfig(data_dirs=(str(toy),)), run, stop_at_step=2, progress=False)
+    before = weights(run)
+    # resume the same run with a loss weight that turns the reconstruction term into NaN
+    from posenet_mlvae.config import save_configs
+    save_configs(run / "config.json", TINY, replace(FAST, steps=4, recon_weight=float("nan")),
+                 DataConfig(data_dirs=(str(toy),)))
+    model_config, train_config, data_config = load_configs(run / "config.json")
+    summary = fit(model_config, train_config, data_config, run, resume=True, progress=False)
+    out = capsys.readouterr().out + capsys.readouterr().err
+    assert summary["status"] == "non-finite"
+    assert "non-finite loss at step 3: term 'neg_elbo'" in out or "non-finite loss at step 3: term 'recon'" in out
+    after = weights(run)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the last good checkpoint is kept
+
+
+def test_cli_train_and_sigterm_writes_a_checkpoint(toy, tmp_path):
+    run = tmp_path / "cli"
+    code = cli_main(["train", "--data", str(toy), "--out", str(run), "--steps", "2", "--width", "8",
+                     "--groups-per-batch", "4", "--no-progress", "--threads", "1"])
+    assert code == 0 and read_checkpoint(run / "last.pt")["step"] == 2
+    model_config, train_config, _ = load_configs(run / "config.json")
+    assert model_config.width == 8 and train_config.steps == 2
+    assert cli_main(["train", "--out", str(run), "--resume", "--lr", "1"]) == 2  # a resumed run keeps its config
+    long_run = tmp_path / "sigterm"
+    process = subprocess.Popen([sys.executable, "-m", "posenet_mlvae.cli", "train", "--data", str(toy), "--out",
+                                str(long_run), "--steps", "100000", "--width", "8", "--groups-per-batch", "4",
+                                "--no-progress", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while not (long_run / "best.pt").is_file() and time.time() < deadline:  # training is under way
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode == 0, output
+    assert "stopped" in output
+    state = read_checkpoint(long_run / "last.pt")
+    assert 0 < state["step"] < 100000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, data_dir: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    from posenet_mlvae.distributed import cleanup_distributed
+
+    config = replace(FAST, steps=6, groups_per_batch=2)
+    summary = fit(TINY, config, DataConfig(data_dirs=(data_dir,)), out, device="cpu", progress=False)
+    torch.save({"summary_step": summary["step"], "rank": rank}, Path(out) / f"rank{rank}.pt")
+    cleanup_distributed()
+
+
+def test_two_process_gloo_run_trains_with_disjoint_groups(toy, tmp_path):
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "ddp"
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(toy), str(out)), nprocs=2, join=True)
+    state = read_checkpoint(out / "last.pt")
+    assert state["step"] == 6 and len(state["sampler"]) == 2 and len(state["rng"]) == 2
+    for rank in range(2):
+        assert torch.load(out / f"rank{rank}.pt", weights_only=True)["summary_step"] == 6
+    # the groups each rank trained on, epoch by epoch: its sampler as fit built it
+    from data_tools.sampler import GroupBatchSampler
+
+    groups = load_split([str(toy)], "train", 64).group
+    samplers = [GroupBatchSampler(groups, 2, FAST.views_per_group, FAST.seed, rank, 2) for rank in range(2)]
+    for epoch in range(state["epoch"] + 1):
+        seen = []
+        for sampler in samplers:
+            sampler.set_epoch(epoch)
+            seen.append(set(groups[np.concatenate(list(sampler))].tolist()))
+        assert seen[0] and seen[1] and not seen[0] & seen[1]
