@@ -1,0 +1,72 @@
+"""`posenet-mlvae export`: checkpoint -> ONNX model (+ metadata), checked against torch.
+
+    posenet-mlvae export --checkpoint runs/demo/best.pt --out model.onnx [--fp16] [--opset N]
+                         [--with-decoder]
+
+Prints the ONNX Runtime vs torch parity at batch 1 and N; exits 1 without writing the file when
+fp32 angles differ by more than 0.01 deg.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="training checkpoint, e.g. RUN/best.pt")
+    parser.add_argument("--out", required=True, help="ONNX file to write, e.g. model.onnx")
+    parser.add_argument("--fp16", action="store_true",
+                        help="float16 weights and arithmetic, float32 inputs/outputs (parity "
+                             "reported, not enforced; the fp32 export is checked first)")
+    parser.add_argument("--opset", type=int, default=None,
+                        help="ONNX opset (default: torch's recommended one)")
+    parser.add_argument("--with-decoder", action="store_true",
+                        help="also write OUT_decoder.onnx: (mu_obs, mu_group) -> images")
+    parser.add_argument("--crop-mode", choices=("pad", "stretch"), default="pad",
+                        help="crop rule recorded in the metadata; must match the training crops")
+    parser.add_argument("--crop-margin", type=float, default=0.0,
+                        help="box margin recorded in the metadata (fraction of the box side)")
+    parser.add_argument("--parity-data", default="",
+                        help="grouped dataset dir for the parity images (default: the "
+                             "checkpoint's datasets when on disk, else drawn scenes)")
+
+
+def _format(report: dict) -> str:
+    diffs = report["max_abs_diff"]
+    others = ", ".join(f"{k} {v:.2g}" for k, v in diffs.items()
+                       if k not in ("azimuth", "elevation", "theta"))
+    if not any(k in diffs for k in ("azimuth", "elevation", "theta")):
+        return f"batch {report['batch']:>2}: max abs diff {others}"
+    return (f"batch {report['batch']:>2}: max angle diff {report['max_angle_diff_deg']:.2g} deg "
+            f"(median {report['median_angle_diff_deg']:.2g}); max abs diff {others}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from export.onnx_export import ParityError
+    from posenet_mlvae.export_model import ExportOptions, export_checkpoint
+
+    options = ExportOptions(fp16=args.fp16, opset=args.opset, with_decoder=args.with_decoder,
+                            crop_mode=args.crop_mode, crop_margin=args.crop_margin,
+                            parity_data=args.parity_data)
+    try:
+        result = export_checkpoint(args.checkpoint, args.out, options)
+    except ParityError as error:
+        print(f"error: export FAILED the parity check, nothing written: {error}")
+        return 1
+    except ValueError as error:
+        print(f"error: {error}")
+        return 1
+    size_mb = result.model_path.stat().st_size / 1e6
+    print(f"wrote {result.model_path} ({size_mb:.2f} MB, {result.precision}); parity images: "
+          f"{result.parity_source}")
+    for report in result.fp32_parity:
+        print(f"  fp32 parity (reference export, enforced <= 0.01 deg) {_format(report)}: OK")
+    label = "fp16 parity (reported, not enforced)" if args.fp16 else \
+        "fp32 parity (enforced <= 0.01 deg)"
+    for report in result.parity:
+        print(f"  {label} {_format(report)}{'' if args.fp16 else ': OK'}")
+    if result.decoder_path is not None:
+        enforced = "reported" if args.fp16 else "enforced <= 1e-3"
+        print(f"wrote {result.decoder_path}; decoder parity ({enforced}) "
+              f"{_format(result.decoder_parity)}")
+    return 0
