@@ -15,10 +15,24 @@ from typing import Sequence
 # Subcommand name -> module implementing it. Only commands that work are listed.
 COMMANDS: dict[str, str] = {
     "bench": "posenet_mlvae.commands.bench",
+    "demo": "posenet_mlvae.commands.demo",
+    "evaluate": "posenet_mlvae.commands.evaluate",
+    "export": "posenet_mlvae.commands.export",
+    "pascal3d": "posenet_mlvae.commands.pascal3d",
+    "predict": "posenet_mlvae.commands.predict",
+    "render": "posenet_mlvae.commands.render",
+    "train": "posenet_mlvae.commands.train",
 }
 
 HELP: dict[str, str] = {
     "bench": "measure speed: render, train, infer, pascal3d",
+    "demo": "the whole job end to end on procedural renders: render, train, evaluate, export, predict",
+    "evaluate": "score checkpoints on a dataset split: metrics.json, diagnostics, report",
+    "export": "export a checkpoint to ONNX (+ preprocessing metadata), checked against torch",
+    "predict": "viewpoints of objects in images with an exported ONNX model (no torch)",
+    "pascal3d": "crop PASCAL3D+ (or ObjectNet3D) objects into a grouped dataset (standard protocol)",
+    "render": "render synthetic grouped datasets (procedural cars/chairs or your meshes)",
+    "train": "train the ML-VAE + pose head on grouped datasets (torchrun for DDP)",
 }
 
 

@@ -7,9 +7,17 @@ import importlib
 
 # Benchmark name -> module with add_arguments(parser) and run(args) -> int.
 BENCHES: dict[str, str] = {
+    "infer": "posenet_mlvae.commands.bench_infer",
+    "pascal3d": "posenet_mlvae.commands.bench_pascal3d",
+    "render": "posenet_mlvae.commands.bench_render",
+    "train": "posenet_mlvae.commands.bench_train",
 }
 
 HELP: dict[str, str] = {
+    "infer": "torch eager vs ONNX Runtime: batch-1 latency and batch-64 images/s, ratios",
+    "pascal3d": "index generated PASCAL3D+ annotations: serial vs parallel seconds",
+    "render": "synthetic renders end to end (meshes, rendering, writing): images/s at 64 and 128 px",
+    "train": "training images/s, ML-VAE/VAE step ratio, data loading images/s, peak memory",
 }
 
 

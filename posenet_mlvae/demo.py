@@ -1,0 +1,249 @@
+"""The demo: the whole job end to end on the embedded synthetic default, under a wall-time budget.
+
+render procedural instances (train / val / UNSEEN test, plus a grid set of unseen instances)
+-> train the ML-VAE + pose head for what the budget leaves -> evaluate on the unseen instances
+with diagnostics and a report -> export ONNX (parity checked) -> predict a few unseen images with
+ONNX Runtime and draw overlays -> time ONNX Runtime against torch -> print a summary.
+Everything lands in one folder (default runs/demo); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Seconds kept for everything after training (evaluation, export, prediction, timing).
+AFTER_TRAINING_S = 90.0
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo does; the defaults are the README's `make demo`."""
+
+    category: str = "car"
+    minutes: float = 12.0  # wall-time budget of the whole demo
+    out: str = "runs/demo"
+    device: str = "cpu"
+    instances: int = 480
+    views: int = 24
+    grid_instances: int = 30
+    size: int = 64
+    seed: int = 0
+    predict_images: int = 6
+
+    def __post_init__(self) -> None:
+        if self.minutes < 3:
+            raise ValueError(f"--minutes {self.minutes} is too short; the demo needs at least 3 minutes")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"--device must be 'cpu' or 'cuda', got {self.device!r}")
+
+
+def _say(message: str) -> None:
+    print(f"\n== {message}", flush=True)
+
+
+def render_datasets(config: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
+    """Render the train/val/test set and a grid set of unseen instances; returns their folders.
+
+    A folder already rendered with the same settings is reused (the builder resumes).
+    """
+    from data_tools.synthetic import SyntheticConfig, build_synthetic
+
+    workers = max(1, min(2, os.cpu_count() or 1))
+    main = SyntheticConfig(category=config.category, instances=config.instances, views=config.views,
+                           size=config.size, distribution="pascal", splits=(0.8, 0.05, 0.15),
+                           seed=config.seed)
+    main_dir = data_dir / f"{config.category}_{config.size}"
+    grid_dir = data_dir / f"{config.category}_{config.size}_grid"
+    build_synthetic(main, main_dir, workers=workers)
+    # Grid views (24 azimuths x 4 elevations) of instances from another seed: unseen in training.
+    grid = SyntheticConfig(category=config.category, instances=config.grid_instances, views=96,
+                           size=config.size, distribution="grid", splits=(0.0, 0.0, 1.0),
+                           seed=config.seed + 1000)
+    build_synthetic(grid, grid_dir, workers=workers)
+    return main_dir, grid_dir
+
+
+def train_model(config: DemoConfig, main_dir: Path, run_dir: Path, minutes: float) -> dict[str, Any]:
+    from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
+    from posenet_mlvae.train import fit
+
+    model = ModelConfig(image_size=config.size)
+    train = replace(TrainConfig(), time_budget_min=minutes, seed=config.seed)
+    data = DataConfig(data_dirs=(str(main_dir),))
+    return fit(model, train, data, run_dir, device=config.device)
+
+
+def predict_samples(config: DemoConfig, model_path: Path, main_dir: Path, out_dir: Path) -> list[dict]:
+    """Run the ONNX model with ONNX Runtime on a few unseen test images; write PNGs and overlays."""
+    import cv2
+
+    from data_tools.dataset import GroupedDataset
+    from data_tools.draw import draw_pose, typical_extent
+    from eval.metrics import viewpoint_errors_deg
+    from export.runtime import PoseEstimator
+
+    test = GroupedDataset(main_dir, split="test")
+    rng = np.random.default_rng(config.seed)
+    rows = np.sort(rng.choice(len(test), size=min(config.predict_images, len(test)), replace=False))
+    images_dir, overlay_dir = out_dir / "images", out_dir / "overlays"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    overlay_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for row in rows:
+        path = images_dir / f"test_{int(test.records['index'][row]):06d}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(test.images([row])[0], cv2.COLOR_RGB2BGR))
+        paths.append(path)
+    estimator = PoseEstimator(model_path, providers=None if config.device == "cuda" else ["CPUExecutionProvider"])
+    predictions = estimator.predict([str(p) for p in paths])
+    results = []
+    for row, path, p in zip(rows, paths, predictions):
+        true = [float(test.records[k][row]) for k in ("azimuth", "elevation", "theta")]
+        error = float(viewpoint_errors_deg(p.azimuth, p.elevation, p.theta, *true))
+        scale = 256 / config.size
+        big = cv2.resize(test.images([row])[0], (256, 256), interpolation=cv2.INTER_NEAREST)
+        ys, xs = np.nonzero(test.masks([row])[0])  # draw the 3-D box around the rendered object
+        box = None if len(xs) == 0 else (xs.min() * scale, ys.min() * scale, (xs.max() + 1) * scale,
+                                         (ys.max() + 1) * scale)
+        drawn = draw_pose(big, p.azimuth, p.elevation, p.theta, box=box, extent=typical_extent(config.category))
+        overlay = overlay_dir / path.name
+        cv2.imwrite(str(overlay), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        results.append({"image": str(path), "overlay": str(overlay), "true": true,
+                        "predicted": [p.azimuth, p.elevation, p.theta], "confidence": p.confidence,
+                        "error_deg": error})
+    return results
+
+
+def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None) -> list[tuple[str, str, str]]:
+    """(name, value, target) rows of the final summary."""
+    diagnostics = metrics.get("diagnostics", {})
+    retrieval = diagnostics.get("retrieval", {})
+    probes = diagnostics.get("probes", {})
+    group_probe = probes.get("group", {})
+    obs_probe = probes.get("obs", {})
+    rows = [
+        ("MedErr, unseen instances", _fmt(metrics["med_err_deg"], ".2f", " deg"), "<= 5 deg"),
+        ("Acc@pi/6", _fmt(100 * metrics["acc_pi_6"], ".1f", " %"), ">= 95 %"),
+        ("Acc@pi/18", _fmt(100 * metrics["acc_pi_18"], ".1f", " %"), ""),
+    ]
+    for k in ("1", "8"):
+        block = retrieval.get(k, {})
+        top1 = block.get("top1")
+        chance = block.get("chance")
+        rows.append((f"identity top-1 from group latent, {k} view{'s' if k != '1' else ''}",
+                     _fmt(None if top1 is None else 100 * top1, ".1f", " %")
+                     + ("" if chance is None else f" (chance {100 * chance:.1f} %)"),
+                     ">= 80 %" if k == "1" else ""))
+    rows.append(("pose from group latent (probe MedErr)", _fmt(group_probe.get("med_err_deg"), ".1f", " deg")
+                 + (f" (chance {group_probe['chance']['med_err_deg']:.1f})" if "chance" in group_probe else ""),
+                 ">= 45 deg"))
+    rows.append(("pose from obs latent (probe MedErr)", _fmt(obs_probe.get("med_err_deg"), ".1f", " deg"), ""))
+    if grid_metrics is not None:
+        scores = grid_metrics.get("diagnostics", {}).get("grid_scores", {})
+        for name, key in (("FactorVAE score (grid set)", "factor_vae"), ("BetaVAE score (grid set)", "beta_vae")):
+            rows.append((name, _fmt(scores.get(key, {}).get("eval_accuracy"), ".2f"), ""))
+    rows.append(("ONNX Runtime CPU vs torch eager, batch 1", _fmt(speed, ".2f", "x"), ">= 3x"))
+    return rows
+
+
+def run_demo(config: DemoConfig) -> int:
+    """Run the whole demo; returns the exit code (0 when every stage ran)."""
+    from posenet_mlvae.evaluate import EvalConfig, evaluate_checkpoint
+    from posenet_mlvae.export_model import ExportOptions, export_checkpoint
+    from posenet_mlvae.inference_speed import compare_backends
+
+    start = time.monotonic()
+    deadline = start + 60.0 * config.minutes
+    out = Path(config.out)
+    data_dir, run_dir = out / "data", out / "run"
+    out.mkdir(parents=True, exist_ok=True)
+    stages: dict[str, float] = {}
+
+    _say(f"1/6 render {config.instances} procedural {config.category} instances x {config.views} views "
+         f"(+ a grid set of {config.grid_instances} unseen instances) at {config.size} px")
+    t0 = time.monotonic()
+    main_dir, grid_dir = render_datasets(config, data_dir)
+    stages["render"] = time.monotonic() - t0
+
+    train_minutes = (deadline - time.monotonic() - AFTER_TRAINING_S) / 60.0
+    if train_minutes < 1.0:
+        print(f"demo: only {train_minutes:.1f} min left for training; raise --minutes")
+        return 2
+    if run_dir.exists():  # a demo always trains afresh: the budget is the point
+        shutil.rmtree(run_dir)
+    _say(f"2/6 train the ML-VAE with its pose head for {train_minutes:.1f} min on {config.device}")
+    t0 = time.monotonic()
+    result = train_model(config, main_dir, run_dir, train_minutes)
+    stages["train"] = time.monotonic() - t0
+    if result["status"] == "non-finite":
+        print("demo: training stopped on a non-finite loss; see the message above")
+        return 1
+    checkpoint = run_dir / "best.pt"
+
+    _say("3/6 evaluate on the UNSEEN test instances (diagnostics + report)")
+    t0 = time.monotonic()
+    eval_dir = out / "eval"
+    metrics = evaluate_checkpoint(checkpoint, main_dir, eval_dir,
+                                  EvalConfig(split="test", device=config.device, diagnostics=True,
+                                             report=True, max_probe_images=4000, progress=False))
+    grid_metrics = evaluate_checkpoint(checkpoint, grid_dir, out / "eval_grid",
+                                       EvalConfig(split="test", device=config.device, diagnostics=True,
+                                                  train_split="test", progress=False))
+    stages["evaluate"] = time.monotonic() - t0
+
+    _say("4/6 export to ONNX and check parity against torch")
+    t0 = time.monotonic()
+    model_path = out / "model.onnx"
+    exported = export_checkpoint(checkpoint, model_path, ExportOptions())
+    worst = max(r.get("max_angle_diff_deg", 0.0) for r in exported.parity)
+    print(f"exported {model_path}; ONNX Runtime vs torch: max angle difference {worst:.2e} deg")
+    stages["export"] = time.monotonic() - t0
+
+    _say("5/6 predict unseen images with ONNX Runtime (no torch on that path) and draw overlays")
+    t0 = time.monotonic()
+    predictions = predict_samples(config, model_path, main_dir, out / "predict")
+    for p in predictions:
+        print(f"{Path(p['image']).name}: predicted a={p['predicted'][0]:6.1f} e={p['predicted'][1]:5.1f} "
+              f"t={p['predicted'][2]:5.1f} | true a={p['true'][0]:6.1f} e={p['true'][1]:5.1f} "
+              f"t={p['true'][2]:5.1f} | error {p['error_deg']:5.1f} deg, confidence {p['confidence']:.2f}")
+    stages["predict"] = time.monotonic() - t0
+
+    _say("6/6 time ONNX Runtime against torch eager (batch 1, side by side)")
+    t0 = time.monotonic()
+    timings, _ = compare_backends(str(model_path), str(checkpoint), threads=0, runs=100, batch=64, batch_runs=5)
+    speed = timings[0].latency_ms / timings[1].latency_ms
+    for t in timings:
+        print(f"{t.name:<22} batch 1: {t.latency_ms:7.3f} ms   batch 64: {t.images_per_s:8.0f} img/s")
+    stages["bench"] = time.monotonic() - t0
+
+    total = time.monotonic() - start
+    rows = summary_table(metrics, grid_metrics, speed)
+    summary = {"metrics": {k: metrics[k] for k in ("med_err_deg", "acc_pi_6", "acc_pi_18", "n")},
+               "table": [{"name": n, "value": v, "target": t} for n, v, t in rows],
+               "ort_vs_torch_batch1": speed, "stages_s": stages, "total_s": total,
+               "predictions": predictions}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    shutil.copyfile(eval_dir / "metrics.json", out / "metrics.json")
+
+    _say(f"summary ({config.category}, {total / 60:.1f} min on {config.device}; "
+         + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
+    width = max(len(n) for n, _, _ in rows)
+    for name, value, target in rows:
+        print(f"  {name:<{width}}  {value:<28}{('target ' + target) if target else ''}")
+    print("\nOpen:")
+    for label, path in (("report", eval_dir / "report.md"), ("metrics", out / "metrics.json"),
+                        ("checkpoint", checkpoint), ("ONNX model", model_path),
+                        ("overlays", out / "predict" / "overlays"), ("training log", run_dir)):
+        print(f"  {label:<11} {path}")
+    return 0
