@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 VARIANTS = ("mlvae", "vae", "direct")
+DECODE_FROM = ("group", "others")
 BACKBONES = ("conv", "resnet18", "resnet34")
 
 
@@ -27,6 +28,10 @@ class ModelConfig:
     backbone: "conv" (small conv net for 64 or 128 px) or "resnet18"/"resnet34" (torchvision).
     imagenet_weights: path to a local torchvision ResNet state dict ("" = random init); only
         read when the model is first built for training, never downloaded.
+    decode_from: in training, each member is decoded from a sample of "group" (the product of all
+        its group's content posteriors, the ML-VAE of the paper) or "others" (the product of its
+        group-mates' posteriors only, leave-one-out; a group of one uses its own), which makes the
+        content a view-invariant description of the instance. Test time always uses the means.
     content_dim is small (8) on purpose: the group objective charges the content KL once per
     group, so a wide content latent also soaks up per-view detail (the average over a group of
     per-image codes can superpose several views); with 8 dimensions an MLP probe recovers the
@@ -44,10 +49,13 @@ class ModelConfig:
     hidden_dim: int = 256  # encoder feature and pose-head hidden width
     azimuth_bins: int = 24
     imagenet_weights: str = ""
+    decode_from: str = "group"
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"ModelConfig.variant={self.variant!r}; choose one of {VARIANTS}")
+        if self.decode_from not in DECODE_FROM:
+            raise ValueError(f"ModelConfig.decode_from={self.decode_from!r}; choose one of {DECODE_FROM}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"ModelConfig.backbone={self.backbone!r}; choose one of {BACKBONES}")
         if self.backbone == "conv" and self.image_size not in (64, 128):

@@ -71,6 +71,24 @@ def group_product_of_gaussians(mu: torch.Tensor, logvar: torch.Tensor, group_of_
     return mu_group.to(mu.dtype), logvar_group.to(mu.dtype)
 
 
+def leave_one_out_product(mu: torch.Tensor, logvar: torch.Tensor, mu_group: torch.Tensor,
+                          logvar_group: torch.Tensor, group_of_image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per member, the product of its group-mates' Gaussians (all members but itself).
+
+    Precisions subtract from the group's: 1/var_{-i} = 1/var_G - 1/var_i, and
+    mu_{-i} = var_{-i} (mu_G / var_G - mu_i / var_i). A member alone in its group keeps its own
+    posterior. Shapes: mu, logvar (B, D); mu_group, logvar_group (G, D); returns two (B, D).
+    """
+    precision = torch.exp(-logvar.float())  # (B, D)
+    precision_group = torch.exp(-logvar_group.float())[group_of_image]  # (B, D)
+    rest = precision_group - precision
+    alone = rest <= 1e-6 * precision_group  # groups of one (up to rounding)
+    rest = torch.where(alone, precision, rest)
+    weighted = mu_group.float()[group_of_image] * precision_group - mu.float() * precision
+    mu_rest = torch.where(alone, mu.float(), weighted / rest)
+    return mu_rest.to(mu.dtype), (-torch.log(rest)).to(mu.dtype)
+
+
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """A sample mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014)."""
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
@@ -130,7 +148,11 @@ class PoseMLVAE(nn.Module):
             mu_group, logvar_group = mu_c, logvar_c
         else:
             mu_group, logvar_group = group_product_of_gaussians(mu_c, logvar_c, group_of_image, num_groups)
-        mu_c_member, logvar_c_member = mu_group[group_of_image], logvar_group[group_of_image]  # (B, D_c)
+        if self.training and self.config.decode_from == "others" and num_groups < B:
+            mu_c_member, logvar_c_member = leave_one_out_product(mu_c, logvar_c, mu_group, logvar_group,
+                                                                 group_of_image)  # (B, D_c)
+        else:
+            mu_c_member, logvar_c_member = mu_group[group_of_image], logvar_group[group_of_image]  # (B, D_c)
         if self.training:
             obs = reparameterize(mu_obs, logvar_obs)
             content = reparameterize(mu_c_member, logvar_c_member)  # each member its own sample

@@ -12,7 +12,7 @@ from data_tools.geometry import viewpoint_to_rotation
 from posenet_mlvae.checkpoint import load_state_strict
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from posenet_mlvae.inference import PoseDecoder, PoseInference
-from posenet_mlvae.model import build_model, group_product_of_gaussians
+from posenet_mlvae.model import build_model, group_product_of_gaussians, leave_one_out_product
 from posenet_mlvae.pose_head import PoseLogits
 
 TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=32, obs_dim=6, content_dim=5)
@@ -189,3 +189,43 @@ def test_strict_loading_names_wrong_shapes():
     state["pose_head.angles.weight"] = torch.zeros(3, 3)
     with pytest.raises(ValueError, match=r"pose_head.angles.weight \(3, 3\) vs model"):
         load_state_strict(build_model(TINY), state)
+
+
+def test_leave_one_out_product_matches_naive_products_of_the_others():
+    rng = np.random.default_rng(1)
+    groups = np.array([0, 0, 0, 1, 1, 2, 0, 3, 3, 3])  # group 2 has a single member
+    mu = rng.normal(size=(len(groups), 4))
+    logvar = rng.uniform(-3, 3, size=(len(groups), 4))
+    t = {k: torch.tensor(v, dtype=torch.float32) for k, v in (("mu", mu), ("logvar", logvar))}
+    mu_group, logvar_group = group_product_of_gaussians(t["mu"], t["logvar"], torch.tensor(groups), 4)
+    got_mu, got_logvar = leave_one_out_product(t["mu"], t["logvar"], mu_group, logvar_group, torch.tensor(groups))
+    for i, g in enumerate(groups):
+        others = [j for j in range(len(groups)) if groups[j] == g and j != i] or [i]
+        expected_mu, expected_logvar = naive_product(mu[others], logvar[others], np.zeros(len(others), int))
+        np.testing.assert_allclose(got_mu[i].numpy(), expected_mu[0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(got_logvar[i].numpy(), expected_logvar[0], rtol=1e-4, atol=1e-4)
+
+
+def test_decode_from_others_decodes_each_member_from_its_group_mates():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(**{**to_dict(TINY), "decode_from": "others"})).train()
+    images = torch.rand(4, 3, 64, 64)
+    output = model(images, torch.tensor([0, 0, 1, 1]))
+    loo_mu, _ = leave_one_out_product(output.mu_content, output.logvar_content, output.mu_group,
+                                      output.logvar_group, output.group_of_image)
+    # In a group of two, each member's "others" evidence is exactly the other member's posterior.
+    torch.testing.assert_close(loo_mu[0], output.mu_content[1])
+    torch.testing.assert_close(loo_mu[3], output.mu_content[2])
+    # The member's own image then only reaches its reconstruction through the observation path
+    # (zeroed here) and batch-norm statistics (frozen here):
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    images.requires_grad_(True)
+    model.obs_head.weight.data.zero_()
+    model.obs_head.bias.data.zero_()
+    recon = model(images, torch.tensor([0, 0, 1, 1])).reconstruction
+    (grad,) = torch.autograd.grad(recon[0].sum(), images)
+    assert grad[0].abs().max() < 1e-8 < grad[1].abs().max()  # rounding leaves ~1e-11
+    with pytest.raises(ValueError, match="decode_from"):
+        ModelConfig(decode_from="self")

@@ -25,6 +25,8 @@ _OPTIONS = [
     ("--decoder-width", "model", "decoder_width", int, "channels of the decoder's last hidden layer"),
     ("--content-width", "model", "content_width", int, "> 0: separate content conv encoder of this width"),
     ("--content-dim", "model", "content_dim", int, "content (identity) latent size"),
+    ("--decode-from", "model", "decode_from", str,
+     "group (ML-VAE: all members' evidence) or others (leave-one-out: group-mates' evidence only)"),
     ("--imagenet-weights", "model", "imagenet_weights", str, "local torchvision ResNet .pth (never downloaded)"),
     ("--steps", "train", "steps", int, "optimizer steps"),
     ("--epochs", "train", "epochs", int, "epochs (one pass over every image), when --steps is not given"),
