@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 #: Seconds kept for everything after training (evaluation, export, prediction, timing).
-AFTER_TRAINING_S = 90.0
+AFTER_TRAINING_S = 60.0
 
 
 @dataclass(frozen=True)
