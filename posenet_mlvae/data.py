@@ -76,8 +76,11 @@ class SplitData:
 
 def load_split(data_dirs: Sequence[str], split: str, image_size: int, categories: Sequence[str] = (),
                hflip: bool = True, asymmetric_categories: Sequence[str] = (),
-               in_memory_bytes: int = 2 << 30) -> SplitData:
-    """Read `split` of every dataset in `data_dirs` (see module docstring)."""
+               in_memory_bytes: int = 2 << 30, allow_empty: bool = False) -> SplitData | None:
+    """Read `split` of every dataset in `data_dirs` (see module docstring).
+
+    An empty split raises ValueError, or returns None with `allow_empty` (e.g. no 'val' split).
+    """
     if not data_dirs:
         raise ValueError("no dataset given: pass --data DIR (a grouped dataset from `posenet-mlvae render`)")
     datasets, columns, offset = [], {k: [] for k in ("group", "category", "azimuth", "elevation", "theta", "has_pose")}, 0
@@ -94,6 +97,8 @@ def load_split(data_dirs: Sequence[str], split: str, image_size: int, categories
         datasets.append(dataset)
     sizes = np.array([len(d) for d in datasets])
     if sizes.sum() == 0:
+        if allow_empty:
+            return None
         raise ValueError(f"split {split!r} is empty in {list(data_dirs)}"
                          + (f" for categories {list(categories)}" if categories else ""))
     cat = {k: np.concatenate(v) for k, v in columns.items()}

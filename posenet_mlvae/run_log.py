@@ -105,9 +105,11 @@ class RunLog:
         if not self.enabled:
             return
         best = summary["best_val"]
+        validated = "step" in best
+        best_text = (f"best val MedErr {best['med_err_deg']:.2f} deg (step {best['step']})" if validated
+                     else "no validation score")
         self.line(f"{summary['status']}: step {summary['step']}, epoch {summary['epoch']}, "
-                  f"{summary['elapsed_s'] / 60:.1f} min; best val MedErr {best.get('med_err_deg', float('nan')):.2f} deg "
-                  f"(step {best.get('step', '-')}); run folder {self.out_dir}")
+                  f"{summary['elapsed_s'] / 60:.1f} min; {best_text}; run folder {self.out_dir}")
         atomic_write_json(self.out_dir / "summary.json", json.loads(json.dumps(summary, default=float)))
         self._writer.close()
         self._csv_file.close()

@@ -86,7 +86,8 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
     np.random.seed(tc.seed + info.rank)
     train_data = load_split(dc.data_dirs, dc.train_split, model_config.image_size, dc.categories, dc.hflip,
                             dc.asymmetric_categories)
-    val_data = load_split(dc.data_dirs, dc.val_split, model_config.image_size, dc.categories, False)
+    val_data = load_split(dc.data_dirs, dc.val_split, model_config.image_size, dc.categories, False,
+                          allow_empty=True)  # None: no validation (e.g. PASCAL3D+ has train/test only)
     categories = sorted(set(train_data.category.tolist()))
 
     model = build_model(model_config)
@@ -128,7 +129,8 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
         save_configs(out_dir / "config.json", model_config, train_config, data_config,
                      {"categories": categories, "parameters": count_parameters(model), "world_size": info.world_size})
         log.line(f"model {model_config.variant}/{model_config.backbone} {count_parameters(model) / 1e6:.2f}M params; "
-                 f"train {len(train_data)} images / {len(np.unique(train_data.group))} groups, val {len(val_data)}; "
+                 f"train {len(train_data)} images / {len(np.unique(train_data.group))} groups, "
+                 f"val {len(val_data) if val_data is not None else 0}; "
                  f"{batches_per_epoch} batches of {tc.groups_per_batch}x{tc.views_per_group} per epoch "
                  f"x {info.world_size} rank(s); device {info.device}")
 
@@ -143,8 +145,14 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
                 "sampler": samplers, "rng": rngs, "augment_rng": augment_rngs,
                 "step": step, "epoch": epoch, "elapsed_s": elapsed, "best_val": best, "val": val or {}})
 
+    if val_data is None and info.is_main:
+        log.line(f"no {dc.val_split!r} split in {list(dc.data_dirs)}: no validation, best.pt is the latest model")
+
     def validate_and_keep_best() -> dict:
         nonlocal best
+        if val_data is None:
+            checkpoint("best.pt")
+            return {}
         val = validate(model, val_data, info.device, loss_weights, tc.val_max_images, info.rank, info.world_size,
                        tc.background_weight)
         log.validation(step, epoch, val)

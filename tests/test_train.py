@@ -172,3 +172,24 @@ def test_two_process_gloo_run_trains_with_disjoint_groups(toy, tmp_path):
             sampler.set_epoch(epoch)
             seen.append(set(groups[np.concatenate(list(sampler))].tolist()))
         assert seen[0] and seen[1] and not seen[0] & seen[1]
+
+
+def test_mixes_renders_with_pascal3d_crops_and_trains_without_a_val_split(toy, tmp_path, capsys):
+    """PASCAL3D+ datasets have train/test only: mixing works, and alone they train unvalidated."""
+    import pascal3d_fixture as fx
+
+    from data_tools.pascal3d import index_dataset
+    from data_tools.pascal3d_build import CropConfig, build_dataset
+
+    root = tmp_path / "PASCAL3D+_release1.1"
+    fx.make_pascal3d_fixture(root)
+    real = build_dataset(index_dataset(root, ["car"], workers=1), tmp_path / "p3d", CropConfig(size=64), workers=1).out
+    mixed = load_split([str(toy), str(real)], "train", 64)
+    assert len(np.unique(mixed.group)) == len(np.unique(load_split([str(toy)], "train", 64).group)) + \
+        len(np.unique(load_split([str(real)], "train", 64).group))  # group ids kept apart
+    config = replace(FAST, steps=4, groups_per_batch=2, views_per_group=2)
+    summary = fit(TINY, config, DataConfig(data_dirs=(str(toy), str(real))), tmp_path / "mixed", progress=False)
+    assert summary["status"] == "done" and (tmp_path / "mixed" / "best.pt").is_file()
+    summary = fit(TINY, config, DataConfig(data_dirs=(str(real),)), tmp_path / "real", progress=False)
+    assert summary["status"] == "done" and (tmp_path / "real" / "best.pt").is_file()
+    assert "no 'val' split" in capsys.readouterr().out
