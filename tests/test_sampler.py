@@ -158,3 +158,15 @@ def test_scale_shift_grid_matches_affine_grid():
     grid = F.affine_grid(affine, [5, 3, 12, 10], align_corners=False)
     expected = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_uint8_opencv_resample_matches_the_float_grid_sample():
+    from data_tools.augment import scale_shift_jitter, scale_shift_jitter_uint8
+
+    images = torch.randint(0, 256, (6, 12, 10, 4), dtype=torch.uint8)
+    flip = torch.tensor([True, False, True, False, False, True])
+    fast = scale_shift_jitter_uint8(images, 0.1, 0.05, torch.Generator().manual_seed(7), flip)
+    reference = scale_shift_jitter(images.permute(0, 3, 1, 2).float(), 0.1, 0.05,
+                                   torch.Generator().manual_seed(7), flip).permute(0, 2, 3, 1)
+    assert fast.dtype == torch.uint8 and fast.shape == images.shape
+    assert (fast.float() - reference).abs().max() <= 2.0  # fixed-point bilinear weights + rounding
