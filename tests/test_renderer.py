@@ -9,20 +9,12 @@ from data_tools.geometry import flip_viewpoint, project_points
 from data_tools.meshes import MATERIALS, box
 from data_tools.procedural_car import random_car
 from data_tools.renderer import MAX_VIEWS, Renderer, create_context
+from gl_support import needs_egl
 
 SIZE = 256
 
 
-def _egl_available() -> str | None:
-    try:
-        create_context().release()
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-_EGL_PROBLEM = _egl_available()
-pytestmark = pytest.mark.skipif(_EGL_PROBLEM is not None, reason=f"no EGL context: {_EGL_PROBLEM}")
+pytestmark = needs_egl
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,13 @@ import numpy as np
 import pytest
 
 from data_tools.dataset import GroupedDataset, read_manifest, read_records
-from data_tools.renderer import create_context
+from gl_support import needs_egl
 from data_tools.synthetic import SyntheticConfig, assign_splits, build_synthetic
 from data_tools.viewpoint_sampling import (
     GRID_ELEVATIONS, Framing, Viewpoint, frame_views, sample_framing, sample_viewpoint,
 )
 
 
-def _egl_problem() -> str | None:
-    try:
-        create_context().release()
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-needs_egl = pytest.mark.skipif(_egl_problem() is not None, reason=f"no EGL context: {_egl_problem()}")
 
 SMALL = SyntheticConfig(instances=10, views=4, size=64, instances_per_part=3, seed=5)
 
