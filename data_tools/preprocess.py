@@ -8,8 +8,9 @@ no torch on this path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -61,6 +62,44 @@ def to_rgb_uint8(image: np.ndarray, channel_order: str = "rgb", name: str = "ima
         code = cv2.COLOR_BGRA2RGB if channel_order == "bgr" else cv2.COLOR_RGBA2RGB
         return cv2.cvtColor(image, code)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if channel_order == "bgr" else np.ascontiguousarray(image)
+
+
+@dataclass(frozen=True)
+class CropRule:
+    """How an object box becomes the model's square input: one rule for renders, PASCAL3D+ crops,
+    `predict` and the ONNX metadata, so a model sees objects framed the same way everywhere.
+
+    mode: 'pad' cuts a square around the box centre (its longer side), replicating the image
+    border where the square leaves the image; 'stretch' resizes the box anisotropically
+    (RenderForCNN). margin: context added on each side, as a fraction of the box side.
+    """
+
+    mode: str = "pad"
+    margin: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.mode not in CROP_MODES:
+            raise ValueError(f"crop mode {self.mode!r} is not one of {CROP_MODES}")
+        if not 0.0 <= float(self.margin) <= 2.0:
+            raise ValueError(f"crop margin {self.margin} must be a fraction in [0, 2], e.g. 0.1")
+        object.__setattr__(self, "margin", float(self.margin))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "margin": self.margin}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "CropRule | None":
+        """The rule stored by `to_json`, or None for data made before rules were recorded."""
+        if not data:
+            return None
+        return cls(str(data["mode"]), float(data["margin"]))
+
+    def describe(self) -> str:
+        return f"{self.mode} with margin {self.margin:g}"
+
+
+#: The default rule of `render`, `pascal3d`, `export` and `predict` (each can override it).
+DEFAULT_CROP_RULE = CropRule()
 
 
 def crop_box(box: Sequence[float], margin: float, mode: str) -> tuple[float, float, float, float]:
@@ -137,5 +176,5 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 
 
-__all__ = ["CROP_MODES", "INPUT_CONTRACT", "crop_box", "crop_to_square", "load_image_rgb",
+__all__ = ["CROP_MODES", "DEFAULT_CROP_RULE", "INPUT_CONTRACT", "CropRule", "crop_box", "crop_to_square", "load_image_rgb",
            "to_model_input", "to_rgb_uint8"]
