@@ -41,16 +41,10 @@ def contact_sheet(images: np.ndarray, captions: Sequence[str], columns: int = 8,
 
 
 def write_png(path: Path, image_rgb: np.ndarray) -> Path:
-    """Write an RGB image as PNG through a temporary name and a rename."""
-    import cv2
+    """Write an RGB image to `path` (a .png), whole or not at all (`atomic_write_image`)."""
+    from data_tools.atomic_write import atomic_write_image
 
-    from data_tools.dataset import atomic_write_bytes
-
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image_rgb[..., ::-1]))
-    if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode the contact sheet")
-    atomic_write_bytes(Path(path), encoded.tobytes())
-    return Path(path)
+    return atomic_write_image(path, image_rgb)
 
 
 def dataset_contact_sheet(root: Path, count: int = 32, columns: int = 8, tile: int = 160) -> np.ndarray:

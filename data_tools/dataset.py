@@ -13,7 +13,9 @@ are degrees in the PASCAL3D+ convention (data_tools.geometry); `has_pose` 0 mean
 
 Sharded builds write parts (`part="part-003-of-008"`): the part's shards go to DIR/images and its
 table and manifest to DIR/parts/{part}/; `merge_parts` then writes the top-level table. Every file
-is written under a temporary name and renamed, so a killed build never leaves a half file behind.
+goes through `data_tools.atomic_write` (temporary name, fsync, rename, folder fsync), so a killed
+build never leaves a half file under a final name, only temporaries that `remove_temporaries`
+deletes; the manifest is written last, so a part without one is unfinished.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from data_tools.atomic_write import atomic_open, atomic_save_npy, atomic_write_json
 
 FORMAT_NAME = "posenet-mlvae-grouped"
 FORMAT_VERSION = 1
@@ -41,40 +44,16 @@ _STR_COLUMNS = {"shard", "instance", "category", "split", "source"}
 SPLITS = ("train", "val", "test")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """np.save to a temporary name, then rename (readers never see a partial array)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
-
-
 def _write_table(path: Path, rows: Sequence[dict]) -> None:
+    """Write records.csv: RECORD_COLUMNS first, then every extra column in order of appearance."""
     columns = list(RECORD_COLUMNS)
     for row in rows:
         columns.extend(k for k in row if k not in columns)
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, restval="", lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _format_cell(v) for k, v in row.items()})
-    os.replace(tmp, path)
 
 
 def _format_cell(value) -> str:
@@ -104,7 +83,7 @@ def _parse_column(name: str, values: list[str]) -> np.ndarray:
 
 def read_table(path: Path) -> dict[str, np.ndarray]:
     """Read a records.csv into a dict of numpy column arrays (ints, floats or str objects)."""
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         try:
             header = next(reader)
@@ -266,7 +245,7 @@ def merge_parts(root: Path, parts: Iterable[str], manifest: dict | None = None) 
         part_manifest = json.loads((part_dir / "manifest.json").read_text())
         base = base or part_manifest
         shards.extend(part_manifest["shards"])
-        with open(part_dir / "records.csv", newline="") as f:
+        with open(part_dir / "records.csv", newline="", encoding="utf-8") as f:
             rows.extend(csv.DictReader(f))
     for i, row in enumerate(rows):
         row["index"] = i
@@ -351,7 +330,6 @@ class GroupedDataset:
 
 
 __all__ = [
-    "GroupedDataset", "GroupedDatasetWriter", "RECORD_COLUMNS", "SPLITS", "atomic_save_npy",
-    "atomic_write_bytes", "atomic_write_json", "count_splits", "merge_parts", "part_is_complete",
-    "read_manifest", "read_records", "read_table",
+    "GroupedDataset", "GroupedDatasetWriter", "RECORD_COLUMNS", "SPLITS", "count_splits", "merge_parts",
+    "part_is_complete", "read_manifest", "read_records", "read_table",
 ]

@@ -147,7 +147,7 @@ def draw_pose(image: np.ndarray, azimuth: float, elevation: float, theta: float,
 
     box: (x1, y1, x2, y2) pixels around the object; None uses the whole image. extent: the
     box's (x, y, z) size in object units, e.g. `typical_extent("car")`. color_order says how
-    `image` stores its channels ("rgb", or "bgr" for cv2.imwrite), so red stays red.
+    `image` stores its channels ("rgb", or "bgr" as OpenCV reads them), so red stays red.
     """
     import cv2
 

@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from data_tools.atomic_write import atomic_open
+
 #: Outputs compared as angles in degrees (differences wrapped into [-180, 180) before the max).
 ANGLE_OUTPUTS = ("azimuth", "elevation", "theta")
 
@@ -93,19 +95,6 @@ def _strip_node_metadata(model) -> None:
             del node.metadata_props[:]
 
 
-def _atomic_save(model, out_path: Path) -> None:
-    """Write `model` to a temporary file beside `out_path`, then rename it into place."""
-    import onnx
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    temp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    try:
-        onnx.save_model(model, str(temp))
-        os.replace(temp, out_path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def export_onnx(
     module,
     example_input,
@@ -125,7 +114,7 @@ def export_onnx(
         example_input: float32 tensor (N, C, H, W), or a tuple of tensors (one per
             `input_names`), used to trace; with `dynamic_batch` a batch of 1 is repeated to 2,
             because torch.export specialises a size-1 axis to a constant.
-        out_path: where the .onnx file goes (written to a temporary name, then renamed).
+        out_path: where the .onnx file goes (written whole or not at all, `data_tools.atomic_write`).
         output_names: names given to the graph outputs, in the order `forward` returns them.
         metadata: string key/value pairs stored as the model's `metadata_props`.
         opset: ONNX opset; None lets torch choose its recommended one.
@@ -183,7 +172,8 @@ def export_onnx(
     except onnx.checker.ValidationError as error:
         first_line = str(error).strip().splitlines()[0]
         raise ValueError(f"onnx.checker rejected the exported model: {first_line}") from error
-    _atomic_save(model, out_path)
+    with atomic_open(out_path, "wb") as handle:
+        onnx.save_model(model, handle)
     return out_path
 
 

@@ -9,14 +9,15 @@ A checkpoint is one dict saved with torch.save:
     model                    the unwrapped model's state_dict
     optimizer, scaler, schedule, sampler, rng, epoch, step, ...  resume state (training only)
 
-Writing goes to a temporary name in the same folder, fsync, then os.replace: a reader sees the
-old file or the new one, never half of one; stale temporary files (a killed writer) are never
-read because readers only open the final names.
+Writing goes through `data_tools.atomic_write` (temporary name in the same folder, fsync, rename,
+folder fsync): a reader sees the old file or the new one, never half of one, even after kill -9;
+a failed write (a full disk) leaves the previous checkpoint intact and raises an OSError naming
+the path. Stale temporary files of a killed writer are never read (readers open final names only;
+`remove_temporaries` deletes them).
 """
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from data_tools.atomic_write import atomic_open
 from posenet_mlvae.config import ModelConfig, from_dict
 
 CHECKPOINT_FORMAT = "posenet-mlvae-checkpoint"
@@ -32,15 +34,10 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
-    """torch.save `checkpoint` to `path` atomically (temp file in the same folder + rename)."""
+    """torch.save `checkpoint` (with format and version) to `path` atomically and durably."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **checkpoint}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as handle:
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **checkpoint}, handle)
     return path
 
 

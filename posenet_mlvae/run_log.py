@@ -3,23 +3,40 @@
 Only rank 0 writes (enabled=False makes every method a no-op except keeping the bar off).
 metrics.csv has one row per `log_every` training steps (averages over those steps, kind=train)
 and one per validation (kind=val); TensorBoard gets the same scalars under train/ and val/.
+metrics.csv and summary.json go through `data_tools.atomic_write`: the table is rewritten whole
+after each row (its rows are kept as text, a few hundred bytes each), so a reader plotting it
+during training never sees a cut-off line, and a resumed run keeps the rows already written.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import io
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from data_tools.dataset import atomic_write_json
+from data_tools.atomic_write import atomic_write_json, atomic_write_text
 
 CSV_COLUMNS = ("kind", "step", "epoch", "time_s", "lr", "images_per_s", "grad_norm", "total", "neg_elbo", "recon",
                "kl_obs", "kl_content", "pose", "azimuth_ce", "azimuth_offset", "elevation", "theta",
                "med_err_deg", "acc_pi_6", "acc_pi_18", "n")
+
+
+def _csv_line(row: dict[str, Any]) -> str:
+    """One metrics.csv line (CSV_COLUMNS order, blanks for absent values, extra keys ignored)."""
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, restval="", extrasaction="ignore",
+                   lineterminator="\n").writerow(row)
+    return buffer.getvalue()
+
+
+def _read_csv_lines(path: Path) -> list[str]:
+    """The data lines of an existing metrics.csv, re-rendered in today's CSV_COLUMNS order."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [_csv_line(row) for row in csv.DictReader(f)]
 
 
 class _NoBar:
@@ -41,12 +58,9 @@ class RunLog:
         if not enabled:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / "metrics.csv"
-        new_file = not (resume and path.is_file())
-        self._csv_file = open(path, "w" if new_file else "a", newline="")
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=CSV_COLUMNS, restval="", extrasaction="ignore")
-        if new_file:
-            self._csv.writeheader()
+        self._csv_path = self.out_dir / "metrics.csv"
+        self._csv_lines = _read_csv_lines(self._csv_path) if resume and self._csv_path.is_file() else []
+        self._write_csv()
         from torch.utils.tensorboard import SummaryWriter
 
         self._writer = SummaryWriter(str(self.out_dir / "tb"))
@@ -66,11 +80,14 @@ class RunLog:
             tqdm.write(message)
 
     def _row(self, kind: str, step: int, epoch: int, values: dict[str, float]) -> None:
-        self._csv.writerow({"kind": kind, "step": step, "epoch": epoch,
-                            "time_s": round(time.perf_counter() - self.start, 2), **values})
-        self._csv_file.flush()
+        self._csv_lines.append(_csv_line({"kind": kind, "step": step, "epoch": epoch,
+                                          "time_s": round(time.perf_counter() - self.start, 2), **values}))
+        self._write_csv()
         for key, value in values.items():
             self._writer.add_scalar(f"{kind}/{key}", value, step)
+
+    def _write_csv(self) -> None:
+        atomic_write_text(self._csv_path, ",".join(CSV_COLUMNS) + "\n" + "".join(self._csv_lines))
 
     def train_step(self, step: int, epoch: int, terms, lr: float, grad_norm: float, batch_size: int,
                    world_size: int = 1) -> None:
@@ -110,6 +127,5 @@ class RunLog:
                      else "no validation score")
         self.line(f"{summary['status']}: step {summary['step']}, epoch {summary['epoch']}, "
                   f"{summary['elapsed_s'] / 60:.1f} min; {best_text}; run folder {self.out_dir}")
-        atomic_write_json(self.out_dir / "summary.json", json.loads(json.dumps(summary, default=float)))
+        atomic_write_json(self.out_dir / "summary.json", summary, default=float)
         self._writer.close()
-        self._csv_file.close()

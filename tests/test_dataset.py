@@ -1,4 +1,7 @@
-"""data_tools.dataset: write/read round trips, sharded parts and merging, atomicity, bad input."""
+"""data_tools.dataset: write/read round trips, sharded parts and merging, bad input.
+
+Writes under faults (kill -9 mid-shard, a full disk, fsyncs) are in test_atomic_write.py.
+"""
 
 import json
 
@@ -20,7 +23,7 @@ def make_rows(n_groups=5, views=4, size=8, seed=0):
             record = {"group": group, "instance": f"car-{group:04d}", "category": "car", "split": split,
                       "source": "test", "azimuth": 15.0 * view, "elevation": 10.0, "theta": -2.5,
                       "distance": 4.0 + view, "light": 0.25 * view,
-                      "voc_id": f"2008_{group:06d}"}
+                      "voc_id": f"2008_{group:06d}", "maker": "Citroën"}
             yield image, mask, record
 
 
@@ -47,6 +50,7 @@ def test_round_trip_images_masks_records(tmp_path):
     assert sample["group"] == 1 and sample["azimuth"] == 15.0 and sample["has_pose"] == 1
     assert sample["light"] == 0.25 and sample["instance"] == "car-0001"
     assert sample["voc_id"] == "2008_000001"  # not parsed as the number 2008000001
+    assert sample["maker"] == "Citroën"  # records.csv is UTF-8 whatever the locale
     np.testing.assert_array_equal(sample["image"], rows[5][0])
 
 
