@@ -12,7 +12,8 @@ group are consecutive), covering every image about once per epoch:
   replacement when the group has fewer than M), so every batch has the same shape;
 - the chunks are shuffled and dealt K per batch. Two chunks of one group can share a batch: they
   are then one larger group (still one instance), which the model handles;
-- every rank yields the same number of batches (the minimum over ranks), so DDP never waits.
+- every rank yields the same number of batches (the minimum over ranks), so DDP never waits;
+  the count changes from epoch to epoch as groups are dealt anew (`batches_in_epoch(e)`).
 
 Exact resume: `state_dict()` holds (epoch, position), the number of batches already yielded in
 the epoch; `load_state_dict` then makes the next iteration continue at that batch.
@@ -52,6 +53,7 @@ class GroupBatchSampler:
         self.members = np.split(order.astype(np.int64), starts[1:])  # list of (n_g,) row arrays
         if len(self.members) < world_size:
             raise ValueError(f"{len(self.members)} groups cannot be dealt to {world_size} ranks")
+        self.chunk_counts = np.array([max(1, -(-len(m) // self.views_per_group)) for m in self.members])
         self.epoch = 0
         self.position = 0
 
@@ -83,25 +85,29 @@ class GroupBatchSampler:
                 chunks.append(np.concatenate([rows[len(rows) - rest:], fill]))
         return chunks
 
-    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+    def _groups_per_rank(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])
         n_groups = len(self.members)
         group_order = rng.permutation(n_groups) if self.shuffle else np.arange(n_groups)
         usable = n_groups - n_groups % self.world_size  # equal number of groups per rank
-        per_rank = [group_order[r:usable:self.world_size] for r in range(self.world_size)]
-        # Chunk counts of every rank (cheap: depends only on group sizes) -> common batch count.
-        chunk_counts = [sum(max(1, -(-len(self.members[g]) // self.views_per_group)) for g in groups)
-                        for groups in per_rank]
+        return [group_order[r:usable:self.world_size] for r in range(self.world_size)]
+
+    def batches_in_epoch(self, epoch: int) -> int:
+        """Batches this rank yields in `epoch` (the same on every rank with drop_last); cheap, no batch is built."""
+        chunk_counts = [int(self.chunk_counts[groups].sum()) for groups in self._groups_per_rank(epoch)]
         k = self.groups_per_batch
-        n_batches = min(chunk_counts) // k if self.drop_last else -(-chunk_counts[self.rank] // k)
+        return min(chunk_counts) // k if self.drop_last else -(-chunk_counts[self.rank] // k)
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        k, n_batches = self.groups_per_batch, self.batches_in_epoch(epoch)
         rank_rng = np.random.default_rng([self.seed, epoch, self.rank])
-        chunks = self._chunks(per_rank[self.rank], rank_rng)
+        chunks = self._chunks(self._groups_per_rank(epoch)[self.rank], rank_rng)
         if self.shuffle:
             chunks = [chunks[i] for i in rank_rng.permutation(len(chunks))]
         return [np.concatenate(chunks[b * k:(b + 1) * k]) for b in range(n_batches)]
 
     def __len__(self) -> int:
-        return len(self._epoch_batches(self.epoch))
+        return self.batches_in_epoch(self.epoch)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         batches = self._epoch_batches(self.epoch)

@@ -5,7 +5,7 @@ across datasets (each dataset's ids are offset past the previous one's), and gat
 uint8 images and object masks into RAM once (16 KB per 64 px image) when they fit in `in_memory_bytes`; otherwise
 batches are gathered from the memory-mapped shards. A batch is then one fancy-indexing op on a
 uint8 array plus vectorised torch augmentations (data_tools.augment): no workers, no per-image
-Python.
+Python. `common_crop_rule` is the crop rule the datasets' manifests record (checkpoints keep it).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 
 from data_tools.augment import augment_batch
 from data_tools.dataset import GroupedDataset
+from data_tools.preprocess import CropRule
 
 
 class Batch(NamedTuple):
@@ -112,6 +113,26 @@ def load_split(data_dirs: Sequence[str], split: str, image_size: int, categories
         data.images = data._gather_from_disk(everything, masks=False)
         data.masks = data._gather_from_disk(everything, masks=True)
     return data
+
+
+def common_crop_rule(data: SplitData) -> CropRule | None:
+    """The crop rule (`manifest["crop_rule"]`) shared by every dataset of `data`, so a model records
+    how its training objects were framed; None when no dataset recorded one (made before rules were).
+
+    Datasets without a recorded rule agree with any rule (as in `evaluate.crop_rule_note`); two
+    recorded rules that differ raise ValueError naming both datasets.
+    """
+    rule, source = None, None
+    for dataset in data.datasets:
+        this = CropRule.from_json(dataset.manifest.get("crop_rule"))
+        if this is None:
+            continue
+        if rule is not None and this != rule:
+            raise ValueError(f"the training datasets were cropped differently: {source} with {rule.describe()}, "
+                             f"{dataset.root} with {this.describe()}; rebuild one with the other's rule "
+                             "(render --crop-mode/--crop-margin, pascal3d --resize/--margin)")
+        rule, source = rule or this, source or dataset.root
+    return rule
 
 
 def make_batch(data: SplitData, indices: np.ndarray, device: torch.device, generator: torch.Generator | None,

@@ -7,7 +7,9 @@ Multi-process training is the same command under torchrun, e.g. two processes on
 (or `torchrun --nproc_per_node=8 --nnodes=2 --rdzv-endpoint=HOST:29500 ...` across machines).
 torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; we read them, start the
 process group (NCCL on CUDA, gloo on CPU) and let only rank 0 write files; validation
-metrics are gathered from every rank (`all_gather_objects`) before they are summarised. A plain
+metrics are gathered from every rank (`all_gather_objects`) before they are summarised. Decisions
+that every rank must take alike (epoch length, stop, the time budget's clock) go through one
+collective each, so no rank ever waits for a step that another skips. A plain
 `posenet-mlvae train` (no WORLD_SIZE) starts nothing and spawns nothing, so a debugger works.
 """
 
@@ -77,9 +79,28 @@ def all_true(flag: bool, device: torch.device) -> bool:
     return bool(tensor.item())
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True if `flag` is true on at least one rank (e.g. "a stop signal arrived")."""
-    return not all_true(not flag, device)
+def main_value_and_any(value: float, flag: bool, device: torch.device) -> tuple[float, bool]:
+    """(rank 0's `value`, whether `flag` is true on any rank) in one all_reduce.
+
+    The training loop calls it after every step with the elapsed time and "stop requested": every
+    rank then follows one clock (rank 0's), so the time-budget LR schedule and the budget's end are
+    identical everywhere, and a signal to any rank stops every rank after the same step.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return value, flag
+    tensor = torch.tensor([value if dist.get_rank() == 0 else 0.0, 1.0 if flag else 0.0], dtype=torch.float64,
+                          device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)  # rank 0's value plus zeros: exact
+    return float(tensor[0].item()), bool(tensor[1].item() > 0)
+
+
+def min_max_over_ranks(value: int, device: torch.device) -> tuple[int, int]:
+    """(smallest, largest) `value` over all ranks, e.g. to check that every rank has the same batch count."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value, value
+    tensor = torch.tensor([value, -value], dtype=torch.int64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor[0].item()), -int(tensor[1].item())
 
 
 def all_gather_objects(obj: Any) -> list[Any]:

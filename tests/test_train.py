@@ -1,10 +1,10 @@
-"""Training loop: learning on a toy grouped set, exact resume, checkpoints, stops, CLI, 2-process DDP."""
+"""Training loop in one process: learning, exact resume, checkpoints, stops, CLI, crop rules (DDP: test_train_ddp)."""
 
 from __future__ import annotations
 
-import os
+import json
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from data_tools.atomic_write import atomic_write_json
+from data_tools.preprocess import CropRule
 from posenet_mlvae.checkpoint import read_checkpoint
 from posenet_mlvae.cli import main as cli_main
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, load_configs
@@ -135,45 +137,6 @@ def test_cli_train_and_sigterm_writes_a_checkpoint(toy, tmp_path):
     assert 0 < state["step"] < 100000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world_size: int, port: int, data_dir: str, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    from posenet_mlvae.distributed import cleanup_distributed
-
-    config = replace(FAST, steps=6, groups_per_batch=2)
-    summary = fit(TINY, config, DataConfig(data_dirs=(data_dir,)), out, device="cpu", progress=False)
-    torch.save({"summary_step": summary["step"], "rank": rank}, Path(out) / f"rank{rank}.pt")
-    cleanup_distributed()
-
-
-def test_two_process_gloo_run_trains_with_disjoint_groups(toy, tmp_path):
-    import torch.multiprocessing as mp
-
-    out = tmp_path / "ddp"
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(toy), str(out)), nprocs=2, join=True)
-    state = read_checkpoint(out / "last.pt")
-    assert state["step"] == 6 and len(state["sampler"]) == 2 and len(state["rng"]) == 2
-    for rank in range(2):
-        assert torch.load(out / f"rank{rank}.pt", weights_only=True)["summary_step"] == 6
-    # the groups each rank trained on, epoch by epoch: its sampler as fit built it
-    from data_tools.sampler import GroupBatchSampler
-
-    groups = load_split([str(toy)], "train", 64).group
-    samplers = [GroupBatchSampler(groups, 2, FAST.views_per_group, FAST.seed, rank, 2) for rank in range(2)]
-    for epoch in range(state["epoch"] + 1):
-        seen = []
-        for sampler in samplers:
-            sampler.set_epoch(epoch)
-            seen.append(set(groups[np.concatenate(list(sampler))].tolist()))
-        assert seen[0] and seen[1] and not seen[0] & seen[1]
-
-
 def test_mixes_renders_with_pascal3d_crops_and_trains_without_a_val_split(toy, tmp_path, capsys):
     """PASCAL3D+ datasets have train/test only: mixing works, and alone they train unvalidated."""
     import pascal3d_fixture as fx
@@ -193,3 +156,58 @@ def test_mixes_renders_with_pascal3d_crops_and_trains_without_a_val_split(toy, t
     summary = fit(TINY, config, DataConfig(data_dirs=(str(real),)), tmp_path / "real", progress=False)
     assert summary["status"] == "done" and (tmp_path / "real" / "best.pt").is_file()
     assert "no 'val' split" in capsys.readouterr().out
+
+
+def with_crop_rule(root: Path, rule: dict | None) -> Path:
+    """Set (or, with None, remove as in datasets made before rules were recorded) the manifest's crop rule."""
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest.pop("crop_rule", None)
+    atomic_write_json(root / "manifest.json", manifest if rule is None else {**manifest, "crop_rule": rule})
+    return root
+
+
+def test_crop_rule_of_the_datasets_is_recorded_and_kept_on_resume(tmp_path):
+    pad = CropRule("pad", 0.1).to_json()
+    framed = with_crop_rule(write_toy_dataset(tmp_path / "framed", groups=8, views=8, val_groups=2), pad)
+    unrecorded = write_toy_dataset(tmp_path / "old", groups=8, views=8, val_groups=2, seed=1)  # agrees with any
+    data, config, run = DataConfig(data_dirs=(str(framed), str(unrecorded))), replace(FAST, steps=4), tmp_path / "run"
+    fit(TINY, config, data, run, stop_at_step=2, progress=False)
+    assert read_checkpoint(run / "last.pt")["crop_rule"] == pad
+    with_crop_rule(framed, None)  # the run keeps its rule though the manifest no longer records it
+    assert fit(TINY, config, data, run, resume=True, progress=False)["step"] == 4
+    assert read_checkpoint(run / "last.pt")["crop_rule"] == read_checkpoint(run / "best.pt")["crop_rule"] == pad
+    assert CropRule.from_json(read_checkpoint(run / "last.pt")["crop_rule"]) == CropRule("pad", 0.1)
+    with_crop_rule(framed, CropRule("stretch", 0.0).to_json())  # rebuilt with another rule: refused
+    with pytest.raises(ValueError, match="crops made with pad with margin 0.1 but its datasets now record stretch"):
+        fit(TINY, replace(config, steps=6), data, run, resume=True, progress=False)
+    fit(TINY, replace(FAST, steps=1), DataConfig(data_dirs=(str(unrecorded),)), tmp_path / "old_run", progress=False)
+    assert read_checkpoint(tmp_path / "old_run" / "last.pt")["crop_rule"] is None
+
+
+def test_datasets_cropped_differently_are_refused_naming_both(tmp_path):
+    pad = with_crop_rule(write_toy_dataset(tmp_path / "pad", groups=4, views=4), CropRule("pad", 0.1).to_json())
+    stretch = with_crop_rule(write_toy_dataset(tmp_path / "stretch", groups=4, views=4, seed=1),
+                             CropRule("stretch", 0.0).to_json())
+    pattern = f"{re.escape(str(pad))} with pad with margin 0.1, {re.escape(str(stretch))} with stretch with margin 0;"
+    with pytest.raises(ValueError, match=pattern):
+        fit(TINY, replace(FAST, steps=1), DataConfig(data_dirs=(str(pad), str(stretch))), tmp_path / "run",
+            progress=False)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def test_bench_train_times_the_training_step_of_fit(toy, monkeypatch):
+    """`bench train` times train.train_step with the run's default configs, and that step updates the model."""
+    import posenet_mlvae.train as train
+    from posenet_mlvae.commands.bench_train import _training_step_timer
+
+    calls, real_step = [], train.train_step
+    monkeypatch.setattr(train, "train_step", lambda state, batch, tc, *args: calls.append((state, batch, tc))
+                        or real_step(state, batch, tc, *args))
+    step = _training_step_timer(load_split([str(toy)], "train", 64), TINY)
+    assert step() > 0
+    state, batch, train_config = calls[0]
+    before = {k: v.clone() for k, v in state.model.named_parameters()}
+    assert step() > 0 and len(calls) == 2
+    assert train_config == TrainConfig()
+    assert batch.images.shape[0] == TrainConfig().groups_per_batch * TrainConfig().views_per_group
+    assert all(not torch.equal(before[k], v) for k, v in state.model.named_parameters() if v.requires_grad)

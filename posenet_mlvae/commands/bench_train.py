@@ -1,7 +1,8 @@
 """`posenet-mlvae bench train`: training speed, group-machinery overhead, data loading, peak memory.
 
 Prints four figures for the default 64 px model on this machine:
-1. training images/s (a full step: gather, augment, forward, loss, backward, clip, AdamW);
+1. training images/s of `fit`'s own step (train.train_step: gather, augment, forward, loss with
+   the training weights, backward, GradScaler unscale, clip, AdamW);
 2. ML-VAE step time / plain-VAE step time on the same batches, steps interleaved A/B so load
    changes hit both alike (the group machinery must cost < 5 %: ratio < 1.05);
 3. data loading images/s from the on-disk dataset (memory-mapped shards, page cache): random
@@ -16,6 +17,7 @@ Figures on a machine shared with other jobs are pessimistic.
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,41 +27,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory child run")
 
 
-def _time_training(data, model_config, steps: int, seed: int = 0) -> list[float]:
+def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], float]:
+    """A function that runs one training step exactly as `fit` does and returns its seconds.
+
+    The step is train.train_step on a batch from train.training_batch: the default TrainConfig
+    and DataConfig (loss weights, pixel weights, augmentations, GradScaler, clip, AdamW), the
+    sampler's next K x M batch (a new epoch when it runs out). Only the LR schedule is left out.
+    """
     import time
+    from dataclasses import replace
 
     import torch
 
-    from data_tools.sampler import GroupBatchSampler
-    from posenet_mlvae.config import TrainConfig
-    from posenet_mlvae.data import make_batch
-    from posenet_mlvae.losses import mlvae_loss
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.config import DataConfig, TrainConfig
+    from posenet_mlvae.distributed import DistInfo
+    from posenet_mlvae.train import build_train_state, train_step, training_batch
 
-    tc = TrainConfig()
-    torch.manual_seed(seed)
-    model = build_model(model_config).to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    sampler = GroupBatchSampler(data.group, tc.groups_per_batch, tc.views_per_group, seed)
-    generator = torch.Generator().manual_seed(seed)
-    batches = iter(sampler)
+    train_config, data_config = replace(TrainConfig(), seed=seed), DataConfig()
+    state = build_train_state(model_config, train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
+    state.net.train()
+    batches = iter(state.sampler)
 
     def step() -> float:
         nonlocal batches
         start = time.perf_counter()
         indices = next(batches, None)
         if indices is None:
-            sampler.set_epoch(sampler.epoch + 1)
-            batches = iter(sampler)
+            state.sampler.set_epoch(state.sampler.epoch + 1)
+            batches = iter(state.sampler)
             indices = next(batches)
-        batch = make_batch(data, indices, torch.device("cpu"), generator, 0.2, 0.08, 0.05, True)
-        output = model(batch.images, batch.group)
-        terms = mlvae_loss(output, batch.images, batch.azimuth, batch.elevation, batch.theta, batch.has_pose,
-                           model.pose_head.angle_mean, model.pose_head.angle_std, lambda_pose=tc.lambda_pose)
-        optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        optimizer.step()
+        train_step(state, training_batch(data, indices, state, data_config, train_config), train_config)
         return time.perf_counter() - start
 
     return step
@@ -114,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from posenet_mlvae.config import ModelConfig
+    from posenet_mlvae.config import ModelConfig, TrainConfig
     from posenet_mlvae.data import load_split
     from posenet_mlvae.model import build_model, count_parameters
     from posenet_mlvae.toy_data import write_toy_dataset
@@ -129,11 +126,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"no --data: wrote a toy set of 64 groups x 24 views to {root}")
     config = ModelConfig()
     data = load_split([root], "train", config.image_size)
+    train_config = TrainConfig()
+    batch_size = train_config.groups_per_batch * train_config.views_per_group
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; default model "
-          f"{count_parameters(build_model(config)) / 1e6:.2f}M params, batch 16 groups x 4 views, 64 px")
+          f"{count_parameters(build_model(config)) / 1e6:.2f}M params, batch {train_config.groups_per_batch} "
+          f"groups x {train_config.views_per_group} views, {config.image_size} px")
 
-    mlvae_step = _time_training(data, config, args.steps)
-    vae_step = _time_training(data, ModelConfig(variant="vae"), args.steps)
+    mlvae_step = _training_step_timer(data, config)
+    vae_step = _training_step_timer(data, ModelConfig(variant="vae"))
     for _ in range(3):  # warm-up
         mlvae_step(), vae_step()
     times_mlvae, times_vae = [], []
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         times_mlvae.append(mlvae_step())
         times_vae.append(vae_step())
     median_mlvae, median_vae = statistics.median(times_mlvae), statistics.median(times_vae)
-    print(f"training: {64 / median_mlvae:,.0f} images/s (ML-VAE, median step {1000 * median_mlvae:.1f} ms)")
+    print(f"training: {batch_size / median_mlvae:,.0f} images/s (ML-VAE, median step {1000 * median_mlvae:.1f} ms)")
     print(f"ML-VAE / plain VAE step time: {median_mlvae / median_vae:.3f} "
           f"(VAE {1000 * median_vae:.1f} ms; target < 1.05)")
     raw = _loading_rate(root, 64, augment=False)
