@@ -19,21 +19,80 @@ CROP_MODES = ("pad", "stretch")
 INPUT_CONTRACT = "float32 NCHW RGB, pixel/255 in [0,1]; normalisation is inside the model"
 
 
-def load_image_rgb(path: str | Path) -> np.ndarray:
+#: Largest image (width x height) decoded by default: 100 megapixels (a 12,000 x 8,000 photo
+#: is 96 MP; decoded as 16-bit RGBA that is 800 MB). Raise it with the environment variable
+#: below, the `max_pixels` argument, or `posenet-mlvae predict --max-image-pixels`.
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+MAX_IMAGE_PIXELS_ENV = "POSENET_MLVAE_MAX_IMAGE_PIXELS"
+#: Bytes a file may have per allowed pixel (uncompressed 16-bit RGBA) plus room for metadata.
+_BYTES_PER_PIXEL, _METADATA_BYTES = 8, 64 * 2**20
+
+
+def max_image_pixels(override: int | None = None) -> int:
+    """The decode limit in pixels: `override`, else $POSENET_MLVAE_MAX_IMAGE_PIXELS, else 100 MP."""
+    import os
+
+    if override is not None:
+        value, origin = override, "max_pixels"
+    elif os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip():
+        text, origin = os.environ[MAX_IMAGE_PIXELS_ENV].strip(), MAX_IMAGE_PIXELS_ENV
+        try:
+            value = int(float(text))
+        except ValueError:
+            raise ValueError(f"{MAX_IMAGE_PIXELS_ENV}={text!r} is not a number of pixels, "
+                             "e.g. 200000000") from None
+    else:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if int(value) != value or value < 1:
+        raise ValueError(f"{origin}={value!r} must be a positive whole number of pixels")
+    return int(value)
+
+
+def load_image_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as uint8 (H, W, 3) RGB; grayscale, RGBA/palette and 16-bit are converted.
 
-    Raises ValueError("<path>: <problem>") for a missing, unreadable or non-image file.
+    The size is read from the file's header first (`data_tools.image_header`) and an image over
+    `max_pixels` (default: `max_image_pixels()`, 100 MP) is refused before anything is decoded.
+    Raises ValueError("<path>: <cause>") for a missing, unreadable, empty, truncated, corrupt,
+    oversized or unknown-format file, so a batch can skip it with one line and go on.
     """
     import cv2
 
+    from data_tools.image_header import ImageTooLarge, read_image_header
+
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    limit = max_image_pixels(max_pixels)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ValueError(f"{path}: not a file")
+        if size > limit * _BYTES_PER_PIXEL + _METADATA_BYTES:
+            raise ValueError(f"{path}: {size / 1e6:.0f} MB is more than any image within the "
+                             f"{limit:,}-pixel decode limit can take; {_limit_hint()}")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read it ({error.strerror or error})") from None
+    try:
+        header = read_image_header(data, max_pixels=limit)
+    except ImageTooLarge as error:
+        raise ValueError(f"{path}: {error}; {_limit_hint()}") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:  # e.g. OpenCV's own size limit (OPENCV_IO_MAX_IMAGE_PIXELS)
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "cv2.error"
+        raise ValueError(f"{path}: OpenCV could not decode this {header.format} ({reason})") from None
     if image is None:
-        raise ValueError(f"{path}: not a readable image (empty, truncated or unknown format)")
+        raise ValueError(f"{path}: corrupt {header.format} data (OpenCV could not decode it)")
     return to_rgb_uint8(image, channel_order="bgr", name=str(path))
+
+
+def _limit_hint() -> str:
+    return (f"raise the limit with {MAX_IMAGE_PIXELS_ENV}=PIXELS (or `predict "
+            "--max-image-pixels`) if the file is trusted")
 
 
 def to_rgb_uint8(image: np.ndarray, channel_order: str = "rgb", name: str = "image") -> np.ndarray:
@@ -176,5 +235,6 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 
 
-__all__ = ["CROP_MODES", "DEFAULT_CROP_RULE", "INPUT_CONTRACT", "CropRule", "crop_box", "crop_to_square", "load_image_rgb",
+__all__ = ["CROP_MODES", "DEFAULT_CROP_RULE", "DEFAULT_MAX_IMAGE_PIXELS", "INPUT_CONTRACT",
+           "MAX_IMAGE_PIXELS_ENV", "max_image_pixels", "CropRule", "crop_box", "crop_to_square", "load_image_rgb",
            "to_model_input", "to_rgb_uint8"]

@@ -1,9 +1,9 @@
 """The app-side pose predictor: an exported ONNX model run with ONNX Runtime, without torch.
 
-Only onnxruntime, numpy, OpenCV and `data_tools` are imported, so an app can ship this file with
-the .onnx model and nothing of the training stack. Preprocessing is read from the model's
-metadata (`preprocessing_metadata` writes it at export) and done by the same
-`data_tools.preprocess` functions that training and evaluation use:
+Only onnxruntime, numpy, OpenCV and `data_tools` are imported, so an app can ship this file and
+`export/model_files.py` with the .onnx model and nothing of the training stack. Preprocessing is
+read from the model's metadata (`preprocessing_metadata` writes it at export) and done by the
+same `data_tools.preprocess` functions that training and evaluation use:
 
     image (H, W, 3) uint8 RGB --crop_to_square(box, margin, mode, size)--> (size, size, 3) uint8
         --to_model_input--> float32 (N, 3, size, size) in [0, 1]     (the model normalises inside)
@@ -14,6 +14,11 @@ Example::
     estimator = PoseEstimator("model.onnx")          # logs which execution provider runs it
     [pred] = estimator.predict("car.jpg", boxes=(40, 60, 300, 220))
     print(pred.azimuth, pred.elevation, pred.theta, pred.confidence)
+
+One estimator may serve several threads at once (ONNX Runtime sessions are thread-safe and the
+estimator keeps no state between calls). Angles come out wrapped: azimuth in [0, 360), theta in
+(-180, 180]. Image files are checked against a pixel limit before decoding
+(`data_tools.preprocess.max_image_pixels`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from data_tools import preprocess
+from data_tools.geometry import wrap_azimuth, wrap_theta
+from export.model_files import check_external_data
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +156,7 @@ def create_session(model_path: str | os.PathLike, providers: Sequence[str] | Non
         raise ValueError(f"{path}: no such model file; export one with `posenet-mlvae export`")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the model file is empty; export it again")
+    check_external_data(path)
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only; PoseEstimator logs the provider it got
@@ -199,20 +207,25 @@ class PoseEstimator:
         providers: ONNX Runtime execution providers, e.g. ["CPUExecutionProvider"]. None picks
             TensorRT/CUDA when onnxruntime-gpu and a GPU are present, else CPU, and logs which.
         threads: intra-op CPU threads (None: one per physical core).
+        max_image_pixels: largest image file decoded (width x height); None: the default of
+            `data_tools.preprocess.max_image_pixels` (100 MP, or $POSENET_MLVAE_MAX_IMAGE_PIXELS).
     """
 
     def __init__(self, model_path: str | os.PathLike, providers: Sequence[str] | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, max_image_pixels: int | None = None):
         import onnxruntime
 
         self.model_path = Path(model_path)
+        self.max_image_pixels = preprocess.max_image_pixels(max_image_pixels)
         self._requested = choose_providers(onnxruntime.get_available_providers(), providers)
         self.session = create_session(self.model_path, self._requested, threads)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         missing = [k for k in REQUIRED_METADATA if k not in self.metadata]
         if missing:
-            raise ValueError(f"{self.model_path}: metadata lacks {missing}; export the model with "
-                             "`posenet-mlvae export` so it records its preprocessing")
+            raise ValueError(f"{self.model_path}: refused: the model's metadata lacks the "
+                             f"preprocessing contract ({', '.join(missing)} missing), so its input "
+                             "cannot be built as in training; export it with `posenet-mlvae "
+                             "export`, which records it")
         self.image_size = int(self.metadata["input_size"])
         self.crop_mode = self.metadata["crop_mode"]
         self.crop_margin = float(self.metadata["crop_margin"])
@@ -249,7 +262,7 @@ class PoseEstimator:
         if color_order not in COLOR_ORDERS:
             raise ValueError(f"color_order must be one of {COLOR_ORDERS}, got {color_order!r}")
         if isinstance(image, (str, os.PathLike)):
-            return preprocess.load_image_rgb(image)
+            return preprocess.load_image_rgb(image, self.max_image_pixels)
         return preprocess.to_rgb_uint8(image, channel_order=color_order, name=name or "array")
 
     def preprocess(self, images: ImageInput | Sequence[ImageInput], boxes=None,
@@ -278,14 +291,22 @@ class PoseEstimator:
         return preprocess.to_model_input(np.stack(crops)), names
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw graph outputs by name for a preprocessed float32 batch (N, 3, S, S)."""
+        """Graph outputs by name for a preprocessed float32 batch (N, 3, S, S).
+
+        azimuth is wrapped into [0, 360) and theta into (-180, 180] (DESIGN.md section 2), so
+        no output of the runtime leaves those ranges whatever the graph computes.
+        """
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         names = [o.name for o in self.session.get_outputs()]
         if self.dynamic_batch:
-            return dict(zip(names, self.session.run(names, {self.input_name: batch})))
-        parts = [self.session.run(names, {self.input_name: batch[i:i + 1]})
-                 for i in range(len(batch))]
-        return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
+            out = dict(zip(names, self.session.run(names, {self.input_name: batch})))
+        else:
+            parts = [self.session.run(names, {self.input_name: batch[i:i + 1]})
+                     for i in range(len(batch))]
+            out = {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
+        out["azimuth"] = wrap_azimuth(out["azimuth"])
+        out["theta"] = wrap_theta(out["theta"])
+        return out
 
     def predict(self, images: ImageInput | Sequence[ImageInput], boxes=None,
                 color_order: str = "rgb") -> list[PosePrediction]:

@@ -1,43 +1,46 @@
 """The `posenet-mlvae` console script: a thin argparse shell over the library.
 
-Each subcommand lives in `posenet_mlvae/commands/<name>.py` with `add_arguments(parser)` and
-`run(args) -> int`. Modules are imported when the parser is built, so they keep heavy imports
-(torch, moderngl, onnxruntime) inside `run` and `--help` stays instant.
+Each subcommand is a module in `posenet_mlvae/commands/` with `add_arguments(parser)` and
+`run(args) -> int` (see `commands/subcommands.py`), registered in COMMANDS below. User errors
+(ValueError, OSError such as a missing file or a full disk, a missing optional dependency) end
+as one line on stderr and exit code 2; `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Sequence
 
-# Subcommand name -> module implementing it. Only commands that work are listed.
-COMMANDS: dict[str, str] = {
-    "bench": "posenet_mlvae.commands.bench",
-    "demo": "posenet_mlvae.commands.demo",
-    "evaluate": "posenet_mlvae.commands.evaluate",
-    "export": "posenet_mlvae.commands.export",
-    "pascal3d": "posenet_mlvae.commands.pascal3d",
-    "predict": "posenet_mlvae.commands.predict",
-    "render": "posenet_mlvae.commands.render",
-    "train": "posenet_mlvae.commands.train",
+from posenet_mlvae.commands import (bench, demo, evaluate, export, pascal3d, predict, render,
+                                    train)
+from posenet_mlvae.commands.subcommands import DEBUG_HELP, add_subcommands
+
+COMMANDS = {
+    "render": render,
+    "pascal3d": pascal3d,
+    "train": train,
+    "evaluate": evaluate,
+    "export": export,
+    "predict": predict,
+    "bench": bench,
+    "demo": demo,
 }
 
-HELP: dict[str, str] = {
-    "bench": "measure speed: render, train, infer, pascal3d",
-    "demo": "the whole job end to end on procedural renders: render, train, evaluate, export, predict",
-    "evaluate": "score checkpoints on a dataset split: metrics.json, diagnostics, report",
-    "export": "export a checkpoint to ONNX (+ preprocessing metadata), checked against torch",
-    "predict": "viewpoints of objects in images with an exported ONNX model (no torch)",
-    "pascal3d": "crop PASCAL3D+ (or ObjectNet3D) objects into a grouped dataset (standard protocol)",
-    "render": "render synthetic grouped datasets (procedural cars/chairs or your meshes)",
-    "train": "train the ML-VAE + pose head on grouped datasets (torchrun for DDP)",
+#: What to install when an optional dependency is missing, by top-level module name.
+TRAIN_EXTRA = "pip install 'posenet-mlvae[train,cpu]'"
+INSTALL_HINTS = {
+    **{name: f"needs the training extra: {TRAIN_EXTRA}"
+       for name in ("torch", "torchvision", "scipy", "onnx", "onnxscript", "trimesh", "moderngl",
+                    "tqdm", "matplotlib", "sklearn", "tensorboard")},
+    "onnxruntime": "needs ONNX Runtime: pip install 'posenet-mlvae[cpu]' (or [gpu] with CUDA)",
 }
+#: Exit code of a command stopped by a user error.
+USAGE_ERROR = 2
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with one subparser per registered command."""
+    """The top-level parser with one subparser per registered command."""
     from posenet_mlvae import __version__
 
     parser = argparse.ArgumentParser(
@@ -45,13 +48,21 @@ def get_args_parser() -> argparse.ArgumentParser:
         description="Object viewpoint estimation from grouped images with a Multi-Level VAE.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_path in COMMANDS.items():
-        module = importlib.import_module(module_path)
-        sub = subparsers.add_parser(name, help=HELP.get(name), description=HELP.get(name))
-        module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    add_subcommands(parser, COMMANDS, dest="command", metavar="COMMAND")
     return parser
+
+
+def error_line(error: BaseException) -> str:
+    """One line for a user error: the message with newlines folded, OSError as 'file: cause'."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        text = f"{where}{error.strerror}"
+        if error.errno == 28:  # ENOSPC
+            text += " (free some space and run the command again)"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,8 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    return int(args._run(args) or 0)
+        return USAGE_ERROR
+    prefix = " ".join(["posenet-mlvae", args.command, getattr(args, "bench", None) or ""]).strip()
+    try:
+        return int(args._command_run(args) or 0)
+    except ModuleNotFoundError as error:
+        hint = INSTALL_HINTS.get((error.name or "").split(".")[0])
+        if args.debug or hint is None:  # not an optional dependency: a real bug, show it
+            raise
+        print(f"{prefix} {hint} ({error.name} is not installed)", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"{prefix}: error: {error_line(error)}", file=sys.stderr)
+    return USAGE_ERROR
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from data_tools.atomic_write import atomic_write_json
+
 VARIANTS = ("mlvae", "vae", "direct")
 DECODE_FROM = ("group", "others")
 BACKBONES = ("conv", "resnet18", "resnet34")
@@ -58,15 +60,51 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.decode_from={self.decode_from!r}; choose one of {DECODE_FROM}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"ModelConfig.backbone={self.backbone!r}; choose one of {BACKBONES}")
-        if self.backbone == "conv" and self.image_size not in (64, 128):
-            raise ValueError(
-                f"ModelConfig.image_size={self.image_size} with backbone 'conv'; the conv net "
-                "supports 64 or 128 px (use backbone 'resnet18' for other sizes)"
-            )
-        if self.image_size % 32 != 0:
-            raise ValueError(f"ModelConfig.image_size={self.image_size} must be a multiple of 32")
+        for name in ("width", "obs_dim", "content_dim", "hidden_dim", "decoder_width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ModelConfig.{name}={getattr(self, name)} must be >= 1")
+        if self.content_width < 0:
+            raise ValueError(f"ModelConfig.content_width={self.content_width} must be >= 0 (0 = none)")
+        problem = image_size_problem(self)
+        if problem:
+            raise ValueError(f"ModelConfig.image_size={self.image_size} {problem}; sizes that work: "
+                             f"{working_image_sizes(self)}")
         if self.azimuth_bins < 4:
             raise ValueError(f"ModelConfig.azimuth_bins={self.azimuth_bins} must be >= 4")
+
+
+def _decoder_size(size: int) -> bool:
+    """The conv decoder doubles 4 px up to 64 x 2^k px."""
+    return size >= 64 and size % 64 == 0 and (size // 64) & (size // 64 - 1) == 0
+
+
+def image_size_problem(config: ModelConfig) -> str:
+    """Why `config.image_size` cannot be built with its backbone, variant and content encoder
+    ("" when it can): the conv encoders take 64 or 128 px, ResNets a multiple of 32, and the
+    decoder of the generative variants draws 64 x 2^k px."""
+    size, generative = config.image_size, config.variant != "direct"
+    if config.backbone == "conv" and size not in (64, 128):
+        return "does not fit backbone 'conv' (64 or 128 px only)"
+    if size < 32 or size % 32:
+        return f"does not fit backbone {config.backbone!r} (a multiple of 32 px)"
+    if generative and config.content_width > 0 and size not in (64, 128):
+        return (f"does not fit the content encoder (ModelConfig.content_width={config.content_width}: "
+                "a conv net of 64 or 128 px)")
+    if generative and not _decoder_size(size):
+        return f"does not fit the decoder of variant {config.variant!r} (64 x 2^k px)"
+    return ""
+
+
+def working_image_sizes(config: ModelConfig) -> str:
+    """The image sizes that `config`'s backbone and variant can use, with what would widen them."""
+    if config.backbone == "conv":
+        return "64 or 128 (or another size with ModelConfig.backbone='resnet18')"
+    if config.variant == "direct":
+        return "any multiple of 32"
+    alternatives = "any multiple of 32 with ModelConfig.variant='direct'"
+    if config.content_width > 0:
+        return f"64 or 128 (256, 512, ... with ModelConfig.content_width=0; {alternatives})"
+    return f"64, 128, 256, 512, ... (64 x 2^k; {alternatives})"
 
 
 @dataclass(frozen=True)
@@ -101,13 +139,23 @@ class TrainConfig:
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     val_max_images: int = 4096  # validation subset size (whole groups, deterministic)
     checkpoint_every_steps: int = 500
+    init_checkpoint: str = ""  # weights that started this run (fine-tuning); "" = random init
 
     def __post_init__(self) -> None:
-        for name in ("groups_per_batch", "views_per_group"):
+        for name in ("groups_per_batch", "views_per_group", "checkpoint_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
-        if self.steps < 0 or self.epochs < 0 or self.time_budget_min < 0:
-            raise ValueError("TrainConfig steps/epochs/time_budget_min must be >= 0")
+        for name in ("steps", "epochs", "time_budget_min", "warmup_steps", "kl_warmup_steps",
+                     "weight_decay", "recon_weight", "background_weight", "beta_obs", "beta_content",
+                     "lambda_pose", "num_threads", "val_max_images"):
+            if getattr(self, name) < 0:  # NaN passes: tests inject it to check the non-finite stop
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 0")
+        for name in ("lr", "grad_clip"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be > 0")
+        for name in ("min_lr_ratio", "azimuth_smoothing"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -152,15 +200,10 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
 
 def save_configs(path: str | Path, model: ModelConfig, train: TrainConfig, data: DataConfig,
                  extra: dict[str, Any] | None = None) -> None:
-    """Write {"model":..., "train":..., "data":..., **extra} as JSON atomically (temp + rename)."""
-    import os
-
-    path = Path(path)
+    """Write {"model":..., "train":..., "data":..., **extra} as JSON atomically and durably."""
     payload = {"model": to_dict(model), "train": to_dict(train), "data": to_dict(data)}
     payload.update(extra or {})
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, payload, sort_keys=True)
 
 
 def load_configs(path: str | Path) -> tuple[ModelConfig, TrainConfig, DataConfig]:

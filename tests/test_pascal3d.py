@@ -68,7 +68,8 @@ def test_each_bad_input_reported_once(index, built):
                         ("chair_pascal/2008_000115.mat", "no 'objects'")):
         assert sum(stem in line and words in line for line in index_lines) == 1, stem
     extra = built.problems[len(index_lines):]
-    assert len(extra) == 4 and sum("not a readable image" in line for line in extra) == 2
+    unreadable = ("unknown image format", "truncated", "corrupt", "empty")  # load_image_rgb causes
+    assert len(extra) == 4 and sum(any(c in line for c in unreadable) for line in extra) == 2
     assert sum("n02958343_7.JPEG" in line and "outside the 320x240 image" in line for line in extra) == 1
 
 

@@ -3,9 +3,11 @@
     posenet-mlvae evaluate --checkpoint runs/demo/best.pt --data data/cars --split test \
         [--out DIR] [--diagnostics] [--report] [--batch-size 256] [--device cpu|cuda]
 
-Writes DIR/metrics.json (MedErr, Acc@pi/6, Acc@pi/18, n, per category, mean over categories, and
-with --diagnostics the probes, retrieval and grid-set scores), DIR/predictions.csv and with
---report DIR/report.md + PNGs. Default DIR: <checkpoint folder>/eval-<split>.
+Writes DIR/metrics.json (MedErr, Acc@pi/6, Acc@pi/18, n, per category, mean over categories, the
+confidence's AUROC for errors > 30 deg and its risk-coverage table, and with --diagnostics the
+probes, retrieval and grid-set scores), DIR/predictions.csv and with --report DIR/report.md + PNGs.
+Default DIR: <checkpoint folder>/eval-<split>. When the dataset was cropped by another rule than the
+model's training data (both recorded as `crop_rule`), one `note:` line says so.
 Several --checkpoint values (e.g. the ML-VAE and the `--variant direct` / `--variant vae`
 baselines) are evaluated on the same split and printed side by side; with --out each gets
 DIR/<run name>/, the table goes to DIR/comparison.json and, with --report, their cumulative
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from posenet_mlvae.commands.options import add_device_argument, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add latent probes, identity retrieval and (grid sets) FactorVAE/BetaVAE/FoV scores")
     parser.add_argument("--report", action="store_true", help="write report.md with figures")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="auto = cuda when available")
+    add_device_argument(parser, default="auto")
     parser.add_argument("--train-split", default="train", choices=("train", "val", "test"),
                         help="split whose latents fit the probes (--diagnostics)")
     parser.add_argument("--max-probe-images", type=int, default=20_000,
@@ -86,6 +89,18 @@ def read_errors(predictions_csv: Path):
     return errors[np.isfinite(errors)]
 
 
+def print_confidence(confidence: dict) -> None:
+    """One line: the confidence's AUROC for errors > 30 deg and MedErr of its surest half."""
+    if not confidence:
+        return
+    area = confidence["auroc_err_gt_30"]
+    half = next((row for row in confidence["risk_coverage"] if abs(row["coverage"] - 0.5) < 1e-9), None)
+    text = f"  confidence: AUROC for error > 30 deg {'-' if area is None else f'{area:.3f}'}"
+    if half is not None:
+        text += f"; MedErr of the most confident half {half['med_err_deg']:.2f} deg"
+    print(text)
+
+
 def print_diagnostics(diagnostics: dict) -> None:
     """A few lines summarising the --diagnostics block (the full numbers are in metrics.json)."""
     for latent, probe in diagnostics.get("probes", {}).items():
@@ -104,18 +119,11 @@ def print_diagnostics(diagnostics: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from data_tools.dataset import atomic_write_json
+    from data_tools.atomic_write import atomic_write_json
     from eval.metrics import format_table
     from posenet_mlvae.evaluate import EvalConfig, evaluate_checkpoint
 
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but no CUDA device is available; use --device cpu")
-        return 2
+    device = resolve_device(args.device)
     config = EvalConfig(split=args.split, batch_size=args.batch_size, device=device,
                         diagnostics=args.diagnostics, report=args.report, train_split=args.train_split,
                         max_probe_images=args.max_probe_images, probe=args.probe, seed=args.seed,
@@ -135,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         results[name], out_dirs[name] = metrics, out_dir
         print(format_table(metrics, title=f"{name} ({metrics['variant']}) on {args.split}: {out_dir}"))
+        print_confidence(metrics.get("confidence", {}))
+        if metrics["crop_rule"]["note"]:
+            print(f"note: {metrics['crop_rule']['note']}")
         print_diagnostics(metrics.get("diagnostics", {}))
     if len(results) > 1:
         print(comparison_table(results))

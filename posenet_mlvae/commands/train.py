@@ -5,22 +5,30 @@
     posenet-mlvae train --data /tmp/cars --data /tmp/p3d --init runs/cars/best.pt --out runs/ft --epochs 5
     torchrun --standalone --nproc_per_node=2 -m posenet_mlvae.cli train --data /tmp/cars --out runs/ddp --steps 2000
 
-Flags left out keep the defaults of ModelConfig / TrainConfig / DataConfig (posenet_mlvae/config.py);
-with --resume the run's saved config.json is used, and only --steps/--epochs/--time-budget may
-extend it.
+Flags left out keep the defaults of ModelConfig / TrainConfig / DataConfig (posenet_mlvae/config.py).
+With --resume the run's saved config.json is used: only --steps/--epochs/--time-budget may
+extend it, and any other flag given must repeat the run's value (a different one is an error
+that lists every difference).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+from dataclasses import fields
 from pathlib import Path
 
-# flag -> (config section, field, type, help)
+from posenet_mlvae.commands.options import add_device_argument
+from posenet_mlvae.config import BACKBONES, DECODE_FROM, VARIANTS, DataConfig, ModelConfig, TrainConfig
+
+_SECTIONS = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
+
+# flag -> (config section, field, type, help); the help gets the field's real default appended.
 _OPTIONS = [
-    ("--variant", "model", "variant", str, "mlvae (default), vae (baseline: no groups) or direct (no decoder)"),
-    ("--backbone", "model", "backbone", str, "conv (default), resnet18 or resnet34"),
-    ("--image-size", "model", "image_size", int, "input size in px (64 default; the dataset must match)"),
-    ("--width", "model", "width", int, "conv channels of the first layer (default 32)"),
+    ("--variant", "model", "variant", str, "mlvae, vae (baseline: no groups) or direct (no decoder)"),
+    ("--backbone", "model", "backbone", str, "conv (64 or 128 px), resnet18 or resnet34"),
+    ("--image-size", "model", "image_size", int, "input size in px; the dataset must match"),
+    ("--width", "model", "width", int, "conv channels of the first layer"),
     ("--obs-dim", "model", "obs_dim", int, "observation (pose) latent size"),
     ("--decoder-width", "model", "decoder_width", int, "channels of the decoder's last hidden layer"),
     ("--content-width", "model", "content_width", int, "> 0: separate content conv encoder of this width"),
@@ -31,8 +39,8 @@ _OPTIONS = [
     ("--steps", "train", "steps", int, "optimizer steps"),
     ("--epochs", "train", "epochs", int, "epochs (one pass over every image), when --steps is not given"),
     ("--time-budget", "train", "time_budget_min", float, "minutes of training, when neither --steps nor --epochs"),
-    ("--groups-per-batch", "train", "groups_per_batch", int, "K groups per batch (default 16)"),
-    ("--views-per-group", "train", "views_per_group", int, "M views per group (default 4)"),
+    ("--groups-per-batch", "train", "groups_per_batch", int, "K groups per batch"),
+    ("--views-per-group", "train", "views_per_group", int, "M views per group"),
     ("--lr", "train", "lr", float, "peak AdamW learning rate"),
     ("--weight-decay", "train", "weight_decay", float, "AdamW weight decay"),
     ("--warmup-steps", "train", "warmup_steps", int, "linear LR warm-up steps"),
@@ -52,6 +60,12 @@ _OPTIONS = [
     ("--scale-jitter", "data", "scale_jitter", float, "zoom jitter fraction"),
     ("--shift-jitter", "data", "shift_jitter", float, "shift jitter fraction of the side"),
 ]
+_CHOICES = {"variant": VARIANTS, "backbone": BACKBONES, "decode_from": DECODE_FROM}
+_LENGTH_FIELDS = {"steps", "epochs", "time_budget_min"}  # may extend a resumed run
+
+
+def _default(section: str, field: str):
+    return next(f.default for f in fields(_SECTIONS[section]) if f.name == field)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,73 +74,151 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder (checkpoints, metrics, config)")
     parser.add_argument("--resume", action="store_true", help="continue RUN exactly from RUN/last.pt")
     parser.add_argument("--init", metavar="CKPT", help="start from these model weights (fine-tuning)")
-    parser.add_argument("--categories", nargs="+", help="train on these categories only")
+    parser.add_argument("--categories", nargs="+", help="train on these categories only (default: all)")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     parser.add_argument("--asymmetric-categories", nargs="+", default=None,
                         help="categories never flipped (not left-right symmetric)")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    add_device_argument(parser, default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for flag, _, field, kind, text in _OPTIONS:
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    for flag, section, field, kind, text in _OPTIONS:
+        default = _default(section, field)
+        shown = repr(default) if default == "" else default
+        parser.add_argument(flag, dest=field, type=kind, default=None, choices=_CHOICES.get(field),
+                            metavar=None if field in _CHOICES else flag[2:].upper().replace("-", "_"),
+                            help=f"{text} (default {shown})")
 
 
-def build_configs(args: argparse.Namespace):
-    """(ModelConfig, TrainConfig, DataConfig) from the defaults or RUN/config.json, plus the flags given."""
-    from dataclasses import replace
+def flag_names(message: str) -> str:
+    """A config error in CLI words: 'ModelConfig.image_size=224' -> '--image-size 224'."""
+    flags = {f"{_SECTIONS[section].__name__}.{field}": flag for flag, section, field, _, _ in _OPTIONS}
 
-    from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, load_configs
+    def spell(match: re.Match) -> str:
+        name = f"{match.group(1)}.{match.group(2)}"
+        return flags[name] + (" " if match.group(3) else "") if name in flags else match.group(0)
 
-    if args.resume:
-        configs = dict(zip(("model", "train", "data"), load_configs(Path(args.out) / "config.json")))
-        allowed = {"steps", "epochs", "time_budget_min"}
-    else:
-        configs = {"model": ModelConfig(), "train": TrainConfig(), "data": DataConfig()}
-        allowed = None
-    overrides: dict[str, dict] = {"model": {}, "train": {}, "data": {}}
+    return re.sub(r"\b(ModelConfig|TrainConfig|DataConfig)\.(\w+)(=?)", spell, message)
+
+
+def _given_data_config(args: argparse.Namespace) -> dict:
+    """The DataConfig / TrainConfig fields that the non-numeric flags given on the line set."""
+    values: dict = {}
+    if args.data:
+        values["data_dirs"] = tuple(str(Path(d)) for d in args.data)
+    if args.categories:
+        values["categories"] = tuple(args.categories)
+    if args.no_flip:
+        values["hflip"] = False
+    if args.asymmetric_categories:
+        values["asymmetric_categories"] = tuple(args.asymmetric_categories)
+    return values
+
+
+def resume_conflicts(args: argparse.Namespace, model: ModelConfig, train: TrainConfig,
+                     data: DataConfig) -> list[str]:
+    """Flags given with --resume whose value differs from the run's config.json, one text each."""
+    saved = {"model": model, "train": train, "data": data}
+    conflicts = []
     for flag, section, field, _, _ in _OPTIONS:
         value = getattr(args, field)
-        if value is None:
-            continue
-        if allowed is not None and field not in allowed:
-            raise ValueError(f"{flag} cannot change a resumed run (its config.json is used); "
-                             "only --steps, --epochs and --time-budget may extend it")
-        overrides[section][field] = value
-    if not args.resume:
-        data = overrides["data"]
-        data["data_dirs"] = tuple(str(Path(d)) for d in args.data)
-        if args.categories:
-            data["categories"] = tuple(args.categories)
-        if args.no_flip:
-            data["hflip"] = False
-        if args.asymmetric_categories:
-            data["asymmetric_categories"] = tuple(args.asymmetric_categories)
+        if value is not None and field not in _LENGTH_FIELDS and value != getattr(saved[section], field):
+            conflicts.append(f"{flag} {value} (the run has {getattr(saved[section], field)})")
+    given = _given_data_config(args)
+    if "data_dirs" in given and not _same_folders(given["data_dirs"], data.data_dirs):
+        conflicts.append(f"--data {' '.join(given['data_dirs'])} (the run has "
+                         f"{' '.join(data.data_dirs) or 'none'})")
+    for key, flag in (("categories", "--categories"), ("asymmetric_categories", "--asymmetric-categories")):
+        if key in given and sorted(given[key]) != sorted(getattr(data, key)):
+            conflicts.append(f"{flag} {' '.join(given[key])} (the run has "
+                             f"{' '.join(getattr(data, key)) or ('all' if key == 'categories' else 'none')})")
+    if args.no_flip and data.hflip:
+        conflicts.append("--no-flip (the run flips images)")
+    if args.no_amp and train.amp:
+        conflicts.append("--no-amp (the run uses mixed precision on CUDA)")
+    if args.init and not _same_folders((args.init,), (train.init_checkpoint,)):
+        conflicts.append(f"--init {args.init} (the run started from "
+                         f"{train.init_checkpoint or 'random weights'})")
+    return conflicts
+
+
+def _same_folders(given, saved) -> bool:
+    """Paths equal as written or after resolving (relative ones against the current folder)."""
+    return len(given) == len(saved) and all(
+        str(Path(a)) == str(Path(b)) or (b and Path(a).resolve() == Path(b).resolve())
+        for a, b in zip(given, saved))
+
+
+def build_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, DataConfig]:
+    """(ModelConfig, TrainConfig, DataConfig) from the defaults or RUN/config.json, plus the flags given.
+
+    ValueError in flag words for a config that cannot train, or, with --resume, for flags that
+    contradict the run.
+    """
+    from dataclasses import replace
+
+    from posenet_mlvae.config import load_configs
+
+    overrides: dict[str, dict] = {"model": {}, "train": {}, "data": {}}
+    for flag, section, field, _, _ in _OPTIONS:
+        if getattr(args, field) is not None:
+            overrides[section][field] = getattr(args, field)
+    if args.resume:
+        config_path = Path(args.out) / "config.json"
+        configs = dict(zip(("model", "train", "data"), load_configs(config_path)))
+        conflicts = resume_conflicts(args, **configs)
+        if conflicts:
+            raise ValueError(f"--resume: {'; '.join(conflicts)}. A resumed run keeps its "
+                             f"{config_path}: leave these flags out (only --steps, --epochs and "
+                             "--time-budget may extend it), or start a new run with another --out")
+        overrides = {"model": {}, "data": {},
+                     "train": {k: v for k, v in overrides["train"].items() if k in _LENGTH_FIELDS}}
+    else:
+        configs = {"model": ModelConfig(), "train": TrainConfig(), "data": DataConfig()}
+        overrides["data"].update(_given_data_config(args))
         if args.no_amp:
             overrides["train"]["amp"] = False
+        if args.init:
+            overrides["train"]["init_checkpoint"] = str(Path(args.init))
     train = overrides["train"]
-    if {"steps", "epochs", "time_budget_min"} & set(train):  # the length flags given replace each other
+    if _LENGTH_FIELDS & set(train):  # the length flags given replace each other
         train = {"steps": 0, "epochs": 0, "time_budget_min": 0.0, **train}
-    return (replace(configs["model"], **overrides["model"]), replace(configs["train"], **train),
-            replace(configs["data"], **overrides["data"]))
+    try:
+        return (replace(configs["model"], **overrides["model"]), replace(configs["train"], **train),
+                replace(configs["data"], **overrides["data"]))
+    except ValueError as error:
+        raise ValueError(flag_names(str(error))) from None
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """The files the run needs exist: --data folders, --init, RUN/last.pt for --resume."""
+    if not args.resume and not args.data:
+        raise ValueError("--data: give a grouped dataset folder (e.g. from `posenet-mlvae render`) "
+                         "or --resume")
+    for folder in args.data:
+        if not Path(folder).is_dir():
+            raise ValueError(f"--data {folder}: no such folder; give a grouped dataset made by "
+                             "`posenet-mlvae render` or `posenet-mlvae pascal3d`")
+    if args.init and not args.resume and not Path(args.init).is_file():
+        raise ValueError(f"--init {args.init}: no such checkpoint file")
+    if args.resume:
+        for name in ("last.pt", "config.json"):
+            if not (Path(args.out) / name).is_file():
+                raise ValueError(f"--resume: {Path(args.out) / name} does not exist; is --out "
+                                 f"{args.out} a run folder made by `posenet-mlvae train`?")
 
 
 def run(args: argparse.Namespace) -> int:
+    from posenet_mlvae.commands.options import resolve_device
+
+    check_inputs(args)
+    model_config, train_config, data_config = build_configs(args)
+    if not (train_config.steps or train_config.epochs or train_config.time_budget_min):
+        raise ValueError("give the run length with --steps N, --epochs N or --time-budget MIN")
+    device = resolve_device(args.device)
+
     from posenet_mlvae.train import fit
 
-    if not args.resume and not args.data:
-        print("train: give --data DIR (a grouped dataset, e.g. from `posenet-mlvae render`) or --resume")
-        return 2
-    if args.resume and not (Path(args.out) / "last.pt").is_file():
-        print(f"train: --resume but {Path(args.out) / 'last.pt'} does not exist")
-        return 2
-    try:
-        model_config, train_config, data_config = build_configs(args)
-    except ValueError as error:
-        print(f"train: {error}")
-        return 2
-    if not (train_config.steps or train_config.epochs or train_config.time_budget_min):
-        print("train: give the run length with --steps N, --epochs N or --time-budget MIN")
-        return 2
-    summary = fit(model_config, train_config, data_config, args.out, resume=args.resume, init=args.init,
-                  device=args.device, progress=not args.no_progress)
+    summary = fit(model_config, train_config, data_config, args.out, resume=args.resume,
+                  init=None if args.resume else (train_config.init_checkpoint or None),
+                  device=device, progress=not args.no_progress)
     return 1 if summary["status"] == "non-finite" else 0

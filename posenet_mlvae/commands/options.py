@@ -1,0 +1,43 @@
+"""Options several subcommands share, each decided here once: --device and --workers."""
+
+from __future__ import annotations
+
+import argparse
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """--device auto|cpu|cuda; `resolve_device` turns it into the device to use."""
+    parser.add_argument("--device", choices=DEVICES, default=default,
+                        help=f"auto = cuda when torch sees a GPU, else cpu (default {default})")
+
+
+def resolve_device(requested: str) -> str:
+    """"cpu" or "cuda" for a --device value; ValueError for cuda without a CUDA device."""
+    import torch
+
+    if requested not in DEVICES:
+        raise ValueError(f"--device {requested!r}: choose one of {DEVICES}")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA device; use --device cpu or auto")
+    return requested
+
+
+def add_workers_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """--workers N (default: `resolve_workers(None)`, the CPU count, at most 8)."""
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"{what} (default: CPU cores, at most 8)")
+
+
+def resolve_workers(requested: int | None) -> int:
+    """The worker count for a --workers value: as given (>= 1), else the library default."""
+    from data_tools.pascal3d import default_workers
+
+    if requested is None:
+        return default_workers()
+    if requested < 1:
+        raise ValueError(f"--workers {requested}: give 1 or more worker processes")
+    return requested
