@@ -6,6 +6,10 @@ Summary: MedErr = median error (deg); Acc@pi/6 = fraction with error <= 30 deg; 
 <= 10 deg (RenderForCNN counts `< 30`: on float errors the two differ only on exact ties). Per
 category, and the unweighted mean over categories as RenderForCNN and Tulsiani report.
 
+Failure anatomy (`failure_counts`, `azimuth_breakdown`): front/rear flips (error > 150 deg, the
+near-180-degree confusions of near-symmetric objects), gross errors in (60, 150] deg, and the
+figures per bin of the TRUE azimuth, which show which views are read wrong.
+
 `viewpoint_errors_deg` takes numpy arrays (the reference path) or torch tensors (batched, on any
 device, differentiable); the two agree to float precision (tests/test_metrics.py).
 """
@@ -19,6 +23,10 @@ import numpy as np
 from data_tools.geometry import geodesic_deg, viewpoint_to_rotation
 
 ACC_THRESHOLDS_DEG = {"acc_pi_6": 30.0, "acc_pi_18": 10.0}
+#: An error above this many degrees counts as a flip (front read as rear, or the reverse).
+FLIP_THRESHOLD_DEG = 150.0
+#: Errors in (GROSS_ERROR_FROM_DEG, FLIP_THRESHOLD_DEG] are gross errors that are not flips.
+GROSS_ERROR_FROM_DEG = 60.0
 
 
 def viewpoint_errors_deg(pred_azimuth, pred_elevation, pred_theta,
@@ -69,6 +77,38 @@ def summarize(errors_deg, categories: Sequence[str] | None = None) -> dict:
     return result
 
 
+def failure_counts(errors_deg) -> dict[str, int]:
+    """{"flips": errors > 150 deg, "errors_60_150": errors in (60, 150] deg} of per-sample errors."""
+    errors = _to_numpy(errors_deg).astype(np.float64).reshape(-1)
+    return {"flips": int((errors > FLIP_THRESHOLD_DEG).sum()),
+            "errors_60_150": int(((errors > GROSS_ERROR_FROM_DEG) & (errors <= FLIP_THRESHOLD_DEG)).sum())}
+
+
+def azimuth_breakdown(errors_deg, true_azimuth_deg, bins: int = 8) -> list[dict]:
+    """n, MedErr, Acc@pi/6 and flips per bin of the TRUE azimuth (degrees, any real value).
+
+    Bin k covers [k * 360 / bins, (k + 1) * 360 / bins) after wrapping the azimuth into [0, 360);
+    with the default 8 bins of 45 deg, bin 0 holds the front views [0, 45). Empty bins have
+    n = 0, flips = 0 and NaN figures.
+    """
+    errors = _to_numpy(errors_deg).astype(np.float64).reshape(-1)
+    azimuth = np.mod(_to_numpy(true_azimuth_deg).astype(np.float64).reshape(-1), 360.0)
+    if errors.shape != azimuth.shape:
+        raise ValueError(f"azimuth_breakdown: {errors.size} errors for {azimuth.size} azimuths")
+    if bins < 1:
+        raise ValueError(f"azimuth_breakdown: bins={bins}; use a positive count such as 8")
+    width = 360.0 / bins
+    code = np.minimum((azimuth // width).astype(np.int64), bins - 1)  # 359.99999 stays in the last bin
+    rows = []
+    for k in range(bins):
+        block = errors[code == k]
+        summary = _summary(block)
+        rows.append({"azimuth_from": k * width, "azimuth_to": (k + 1) * width, "n": summary["n"],
+                     "med_err_deg": summary["med_err_deg"], "acc_pi_6": summary["acc_pi_6"],
+                     "flips": failure_counts(block)["flips"]})
+    return rows
+
+
 def _to_numpy(values) -> np.ndarray:
     if hasattr(values, "detach"):  # a torch tensor, without importing torch here
         return values.detach().cpu().numpy()
@@ -93,4 +133,5 @@ def format_table(summary: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ACC_THRESHOLDS_DEG", "format_table", "summarize", "viewpoint_errors_deg"]
+__all__ = ["ACC_THRESHOLDS_DEG", "FLIP_THRESHOLD_DEG", "GROSS_ERROR_FROM_DEG", "azimuth_breakdown",
+           "failure_counts", "format_table", "summarize", "viewpoint_errors_deg"]

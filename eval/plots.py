@@ -13,8 +13,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from data_tools.dataset import atomic_write_bytes
+from data_tools.atomic_write import atomic_write_bytes
 from data_tools.draw import AXIS_COLORS, AXIS_NAMES, object_axes_pixels
+from eval.confidence import failure_auroc, risk_coverage
 
 DPI = 100
 #: (width, height) in inches of each figure; pixels = inches * DPI.
@@ -22,6 +23,7 @@ FIGURE_SIZES = {
     "cumulative_error": (6.0, 4.0),
     "error_histogram": (6.0, 4.0),
     "azimuth_polar": (6.0, 6.0),
+    "risk_coverage": (6.0, 4.0),
     "worst_gallery": (10.0, 8.0),
     "swap_grid": (8.0, 8.0),
     "traversals": (10.0, 8.0),
@@ -103,6 +105,33 @@ def azimuth_error_polar(errors: np.ndarray, true_azimuth: np.ndarray, path: Path
     ax.set_rticks([5, 15, 30, 60, 90, 180])
     ax.set_title("Error (deg, sqrt radius) by true azimuth (angle; 0 = front view)")
     ax.legend(loc="lower left", bbox_to_anchor=(-0.1, -0.1))
+    return _save(fig, path)
+
+
+def risk_coverage_points(n_images: int, max_points: int = 200) -> np.ndarray:
+    """Coverages at which `risk_coverage_curve` draws MedErr: k / n for up to `max_points` k."""
+    counts = np.unique(np.linspace(1, n_images, min(n_images, max_points)).round().astype(np.int64))
+    return counts / float(n_images)
+
+
+def risk_coverage_curve(errors: np.ndarray, confidence: np.ndarray, path: Path) -> Path:
+    """MedErr of the most confident fraction of images vs that fraction (eval.confidence).
+
+    The dashed line is the MedErr of all images: what keeping a random fraction gives on average.
+    A confidence that flags the misses makes the curve fall as fewer images are kept.
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    curve = risk_coverage(errors, confidence, risk_coverage_points(len(errors)))
+    area = failure_auroc(errors, confidence)
+    fig = _figure("risk_coverage")
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(curve.coverage, curve.med_err_deg, color="tab:blue", label="most confident first")
+    ax.axhline(float(np.median(errors)), color="gray", linestyle="--", linewidth=1, label="all images")
+    ax.set(xlim=(0, 1), ylim=(0, None), xlabel="fraction of images kept (most confident first)",
+           ylabel="MedErr of kept images (deg)",
+           title=f"Risk-coverage (AUROC of confidence for error > 30 deg: {area:.3f})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
     return _save(fig, path)
 
 

@@ -1,8 +1,9 @@
 """`report.md` plus its PNG figures, from arrays: what a person opens to judge a model.
 
 `write_report` draws every figure it has inputs for (`eval.plots`) into `out_dir` and writes
-`report.md` with the metrics table, the diagnostics (when present in `metrics`) and the figures.
-All files are written atomically (temporary name, then rename).
+`report.md` with the metrics table, the confidence block (AUROC and risk-coverage table, when
+present in `metrics`), the diagnostics (when present) and the figures. All files are written
+atomically (data_tools.atomic_write).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from data_tools.dataset import atomic_write_bytes
+from data_tools.atomic_write import atomic_write_text
 from eval import plots
 
 #: File name of each figure inside the report folder.
@@ -21,6 +22,7 @@ FIGURE_FILES = {
     "cumulative_error": "cumulative_error.png",
     "error_histogram": "error_histogram.png",
     "azimuth_polar": "azimuth_error_polar.png",
+    "risk_coverage": "risk_coverage.png",
     "worst_gallery": "worst_predictions.png",
     "swap_grid": "swap_grid.png",
     "traversals": "obs_latent_traversals.png",
@@ -77,6 +79,18 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def confidence_markdown(confidence: Mapping[str, Any]) -> str:
+    """Markdown for the `confidence` block of metrics.json (eval.confidence.confidence_summary)."""
+    lines = ["## Confidence", "",
+             f"AUROC of low confidence as a detector of errors > 30 deg: {_fmt(confidence.get('auroc_err_gt_30'))} "
+             f"({confidence.get('n_err_gt_30', '-')} such errors; 0.5 = chance, 1 = perfect).", "",
+             "| kept (most confident first) | n | MedErr (deg) | Acc@pi/6 |", "|---:|---:|---:|---:|"]
+    for row in confidence.get("risk_coverage", []):
+        lines.append(f"| {100 * row['coverage']:.0f} % | {row['n_kept']} | {row['med_err_deg']:.2f} | "
+                     f"{row['acc_pi_6']:.3f} |")
+    return "\n".join(lines + [""])
+
+
 def diagnostics_markdown(diagnostics: Mapping[str, Any]) -> str:
     """Markdown for the `diagnostics` block of metrics.json (probes, retrieval, grid scores)."""
     parts: list[str] = []
@@ -122,6 +136,7 @@ def write_report(
     other_methods: Mapping[str, np.ndarray] | None = None,
     swap: SwapGridImages | None = None,
     traversal: TraversalImages | None = None,
+    confidence: np.ndarray | None = None,
     title: str = "Viewpoint evaluation",
     gallery_count: int = 16,
 ) -> Path:
@@ -135,6 +150,7 @@ def write_report(
         captions: optional (N,) strings shown in the gallery (e.g. category).
         other_methods: extra name -> errors curves on the cumulative plot (baselines).
         swap, traversal: decoded images for the swap grid and latent traversals (skipped if None).
+        confidence: (N,) the model's confidence per image, for the risk-coverage curve (skipped if None).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +166,10 @@ def write_report(
     figures["Error histogram"] = FIGURE_FILES["error_histogram"]
     plots.azimuth_error_polar(errors, true_viewpoints[:, 0], out_dir / FIGURE_FILES["azimuth_polar"])
     figures["Error by true azimuth (polar)"] = FIGURE_FILES["azimuth_polar"]
+    if confidence is not None and len(errors):
+        plots.risk_coverage_curve(errors, np.asarray(confidence, dtype=np.float64),
+                                  out_dir / FIGURE_FILES["risk_coverage"])
+        figures["Risk-coverage: MedErr of the most confident fraction"] = FIGURE_FILES["risk_coverage"]
     if image_lookup is not None and len(errors):
         worst = worst_indices(errors, gallery_count)
         plots.worst_gallery(
@@ -168,11 +188,13 @@ def write_report(
         figures["Observation latent traversals"] = FIGURE_FILES["traversals"]
 
     lines = [f"# {title}", "", metrics_table(metrics), ""]
+    if metrics.get("confidence"):
+        lines += [confidence_markdown(metrics["confidence"])]
     if metrics.get("diagnostics"):
         lines += ["## Disentanglement diagnostics", "", diagnostics_markdown(metrics["diagnostics"])]
     lines += ["## Figures", ""]
     for caption, name in figures.items():
         lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
     path = out_dir / "report.md"
-    atomic_write_bytes(path, "\n".join(lines).encode())
+    atomic_write_text(path, "\n".join(lines))
     return path

@@ -2,14 +2,17 @@
 
     model, checkpoint = load_checkpoint("runs/demo/best.pt")
     predictions = predict(model, GroupedDataset("data/cars", split="test"))
-    metrics = pose_metrics(predictions)        # MedErr, Acc@pi/6, Acc@pi/18, per category
+    metrics = pose_metrics(predictions)        # MedErr, Acc@pi/6, Acc@pi/18, per category, confidence
 
 Every image is its own group for pose (what an app sees: one photo); the latent means and
 log-variances are kept for the diagnostics. `Predictions` of disjoint parts concatenate, and the
-metrics of the concatenation are those of one pooled pass (tests/test_eval_runner.py).
-`evaluate_checkpoint` does the whole job for the CLI: metrics.json (+ predictions.csv), optional
-diagnostics (`eval.probes`, `eval.retrieval`, `eval.disentanglement`) and the report
-(`eval.report`, decoded swap grid and traversals from `posenet_mlvae.evaluate_figures`).
+metrics of the concatenation are those of one pooled pass (tests/test_eval_runner.py). The pose
+comes from `posenet_mlvae.inference.encode_pose`, the one decode shared with validation and the
+exported ONNX module. `evaluate_split` does the whole job for the CLI (`evaluate_checkpoint`
+returns just its metrics): metrics.json (+ predictions.csv), optional diagnostics (`eval.probes`,
+`eval.retrieval`, `eval.disentanglement`) and the report (`eval.report`, decoded swap grid and
+traversals from `posenet_mlvae.evaluate_figures`). A dataset cropped by another rule than the
+model's training data (`CropRule` in the manifest and the checkpoint) gets a one-line note.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from data_tools.dataset import GroupedDataset, atomic_write_bytes, atomic_write_json
-from data_tools.preprocess import to_model_input
+from data_tools.atomic_write import atomic_write_bytes, atomic_write_json
+from data_tools.dataset import GroupedDataset
+from data_tools.preprocess import CropRule, to_model_input
+from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
 from eval.probes import PROBE_KINDS
+from posenet_mlvae.inference import encode_pose, pose_angles
 
 
 @dataclass(frozen=True)
@@ -108,11 +114,10 @@ def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | 
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", disable=not progress):
         batch_rows = rows[start : start + batch_size]
         images = torch.from_numpy(to_model_input(dataset.images(batch_rows))).to(device)  # (B, 3, H, W)
-        mu_obs, logvar_obs, mu_content, logvar_content = model.encode(images)
-        pose = model.pose_head.decode(model.pose_head(mu_obs))
-        values = {"pred": torch.stack([pose.azimuth, pose.elevation, pose.theta], 1), "confidence": pose.confidence,
-                  "mu_obs": mu_obs, "logvar_obs": logvar_obs, "mu_content": mu_content,
-                  "logvar_content": logvar_content}
+        encoded = encode_pose(model, images)
+        values = {"pred": pose_angles(encoded.pose), "confidence": encoded.pose.confidence,
+                  "mu_obs": encoded.mu_obs, "logvar_obs": encoded.logvar_obs, "mu_content": encoded.mu_content,
+                  "logvar_content": encoded.logvar_content}
         for name in names:
             batches[name].append(values[name].double().cpu().numpy())
     joined = {name: np.concatenate(batches[name]) if batches[name] else np.zeros((0, *widths[name]))
@@ -129,12 +134,30 @@ def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | 
 
 
 def pose_metrics(predictions: Predictions) -> dict[str, Any]:
-    """`eval.metrics.summarize` of the labelled images, by category, plus `n_unlabelled`."""
+    """`eval.metrics.summarize` of the labelled images, by category, plus `n_unlabelled` and
+    `confidence` (`eval.confidence.confidence_summary`: AUROC of the confidence for errors > 30 deg
+    and the risk-coverage table) when any image is labelled."""
     errors = predictions.errors_deg()
     labelled = predictions.has_pose
     result = summarize(errors[labelled], predictions.category[labelled])
     result["n_unlabelled"] = int((~labelled).sum())
+    if labelled.any():
+        result["confidence"] = confidence_summary(errors[labelled], predictions.confidence[labelled])
     return result
+
+
+def crop_rule_note(data_dir: str | Path, manifest: dict[str, Any], checkpoint: dict[str, Any]) -> str | None:
+    """One sentence when the dataset was cropped by another rule than the model's training data.
+
+    Reads `manifest["crop_rule"]` and `checkpoint["crop_rule"]` (`CropRule.to_json`); None when the
+    rules are equal or either is unknown (data or checkpoints made before rules were recorded).
+    """
+    data_rule = CropRule.from_json(manifest.get("crop_rule"))
+    model_rule = CropRule.from_json(checkpoint.get("crop_rule"))
+    if data_rule is None or model_rule is None or data_rule == model_rule:
+        return None
+    return (f"{data_dir} was cropped with {data_rule.describe()} but the model was trained on "
+            f"{model_rule.describe()}; scores may suffer")
 
 
 def is_grid_set(dataset: GroupedDataset) -> bool:
@@ -213,11 +236,28 @@ def predictions_csv(predictions: Predictions, dataset: GroupedDataset) -> bytes:
     return buffer.getvalue().encode()
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What `evaluate_split` computed: the metrics.json dict and the per-image predictions."""
+
+    metrics: dict[str, Any]
+    predictions: Predictions
+    dataset: GroupedDataset  # the scored split
+
+
 def evaluate_checkpoint(checkpoint_path: str | Path, data_dir: str | Path, out_dir: str | Path,
                         config: EvalConfig) -> dict[str, Any]:
+    """`evaluate_split(...).metrics`: the metrics.json dict."""
+    return evaluate_split(checkpoint_path, data_dir, out_dir, config).metrics
+
+
+def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: str | Path,
+                   config: EvalConfig) -> Evaluation:
     """Load, predict, score; write metrics.json and predictions.csv (and the report) into `out_dir`.
 
-    Raises ValueError when the split holds no image with a pose label (nothing to score).
+    metrics["crop_rule"] holds the dataset's and the model's crop rules and `note`, the
+    `crop_rule_note` sentence (None when they agree or one is unknown). Raises ValueError when
+    the split holds no image with a pose label (nothing to score).
     """
     from posenet_mlvae.checkpoint import load_checkpoint
 
@@ -232,7 +272,9 @@ def evaluate_checkpoint(checkpoint_path: str | Path, data_dir: str | Path, out_d
         raise ValueError(f"{data_dir}: split {config.split!r} has no image with a pose label (has_pose=1)")
     metrics = pose_metrics(test)
     metrics.update({"checkpoint": str(checkpoint_path), "data": str(data_dir), "split": config.split,
-                    "variant": model.config.variant, "step": int(checkpoint.get("step", 0))})
+                    "variant": model.config.variant, "step": int(checkpoint.get("step", 0)),
+                    "crop_rule": {"data": dataset.manifest.get("crop_rule"), "model": checkpoint.get("crop_rule"),
+                                  "note": crop_rule_note(data_dir, dataset.manifest, checkpoint)}})
     if config.diagnostics:
         train_dataset = GroupedDataset(data_dir, split=config.train_split)
         train = None
@@ -251,4 +293,4 @@ def evaluate_checkpoint(checkpoint_path: str | Path, data_dir: str | Path, out_d
         from posenet_mlvae.evaluate_figures import write_model_report
 
         write_model_report(model, dataset, test, metrics, out_dir, device=config.device, seed=config.seed)
-    return metrics
+    return Evaluation(metrics, test, dataset)

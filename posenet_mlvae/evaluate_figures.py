@@ -83,5 +83,5 @@ def write_model_report(model, dataset: GroupedDataset, predictions, metrics: Map
     return write_report(
         out_dir, metrics, predictions.errors_deg()[labelled], predictions.true[labelled], predictions.pred[labelled],
         image_lookup=lambda idx: dataset.images(rows[idx]), captions=predictions.category[labelled],
-        swap=swap, traversal=traversal, title=title,
+        swap=swap, traversal=traversal, confidence=predictions.confidence[labelled], title=title,
     )

@@ -8,12 +8,17 @@ normalisation is inside the graph.
 
     module, metadata = load_inference_module("runs/demo/best.pt")
     azimuth, elevation, theta, rotation, confidence, mu_obs, mu_group = module(images)
+
+`decode_pose` and `encode_pose` are THE way from a model's observation latent (or its input
+images) to angles, rotation and confidence: the evaluation runner, validation during training
+and the exported module all call them, so a change to the pose head's decoding
+(`PoseHead.decode`) reaches every score and every app at once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -21,8 +26,38 @@ from torch import nn
 from posenet_mlvae.checkpoint import load_checkpoint
 from posenet_mlvae.config import to_dict
 from posenet_mlvae.model import PoseMLVAE
+from posenet_mlvae.pose_head import PoseDecoded
 
 OUTPUT_NAMES = ("azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_group")
+
+
+class EncodedPose(NamedTuple):
+    """One image per group: the decoded pose and the posterior parameters it came from."""
+
+    pose: PoseDecoded
+    mu_obs: torch.Tensor  # (N, D_obs)
+    logvar_obs: torch.Tensor  # (N, D_obs)
+    mu_content: Optional[torch.Tensor]  # (N, D_c); None for the "direct" variant
+    logvar_content: Optional[torch.Tensor]
+
+
+def decode_pose(model: PoseMLVAE, mu_obs: torch.Tensor) -> PoseDecoded:
+    """Observation latent means (N, D_obs) -> angles (degrees), rotation (N, 3, 3), confidence (N,).
+
+    The pose head reads the posterior MEAN (in training too), so this is what every caller sees.
+    """
+    return model.pose_head.decode(model.pose_head(mu_obs))
+
+
+def encode_pose(model: PoseMLVAE, images: torch.Tensor) -> EncodedPose:
+    """images (N, 3, H, W) in [0, 1], each its own group -> `EncodedPose` (no sampling)."""
+    mu_obs, logvar_obs, mu_content, logvar_content = model.encode(images)
+    return EncodedPose(decode_pose(model, mu_obs), mu_obs, logvar_obs, mu_content, logvar_content)
+
+
+def pose_angles(pose: PoseDecoded) -> torch.Tensor:
+    """(N, 3) (azimuth, elevation, theta) in degrees, the column order of the evaluation tables."""
+    return torch.stack([pose.azimuth, pose.elevation, pose.theta], dim=1)
 
 
 class PoseInference(nn.Module):
@@ -39,8 +74,7 @@ class PoseInference(nn.Module):
         self.model = model
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        mu_obs, _, mu_content, _ = self.model.encode(images)
-        pose = self.model.pose_head.decode(self.model.pose_head(mu_obs))
+        pose, mu_obs, _, mu_content, _ = encode_pose(self.model, images)
         mu_group = mu_content if mu_content is not None else torch.zeros_like(mu_obs[:, :1])
         return (pose.azimuth, pose.elevation, pose.theta, pose.rotation, pose.confidence, mu_obs, mu_group)
 

@@ -1,5 +1,8 @@
 """Validation during training: viewpoint error (eval.metrics) and the ELBO terms on a split.
 
+The pose is decoded by `posenet_mlvae.inference.decode_pose`, the one decode that evaluation and
+the exported ONNX module use too, so validation scores what those will report.
+
 The split is processed in chunks of whole groups (so the group product sees every member), in
 eval mode with posterior means; it uses no random numbers, so validating never changes the
 course of training (needed for exact resume). Under DDP each rank validates a disjoint share of
@@ -14,6 +17,7 @@ import torch
 from eval.metrics import summarize, viewpoint_errors_deg
 from posenet_mlvae.data import SplitData, make_batch
 from posenet_mlvae.distributed import all_gather_objects
+from posenet_mlvae.inference import decode_pose, pose_angles
 from posenet_mlvae.losses import mlvae_loss
 
 
@@ -57,10 +61,9 @@ def validate(model: torch.nn.Module, data: SplitData, device: torch.device, loss
         labelled = batch.has_pose.cpu().numpy()
         pose_sum += float(terms.pose) * int(labelled.sum())
         pose_n += int(labelled.sum())
-        decoded = head.decode(output.pose)
-        err = viewpoint_errors_deg(decoded.azimuth.cpu().numpy(), decoded.elevation.cpu().numpy(),
-                                   decoded.theta.cpu().numpy(), batch.azimuth.cpu().numpy(),
-                                   batch.elevation.cpu().numpy(), batch.theta.cpu().numpy())
+        pred = pose_angles(decode_pose(model, output.mu_obs)).double().cpu().numpy()  # (B, 3)
+        err = viewpoint_errors_deg(*pred.T, batch.azimuth.cpu().numpy(), batch.elevation.cpu().numpy(),
+                                   batch.theta.cpu().numpy())
         errors.append(np.asarray(err)[labelled])
     model.train(was_training)
     gathered = all_gather_objects((np.concatenate(errors) if errors else np.zeros(0), sums, groups_seen,

@@ -1,5 +1,6 @@
-"""The evaluation runner (posenet_mlvae.evaluate) and `posenet-mlvae evaluate` on a tiny model."""
+"""The evaluation runner (posenet_mlvae.evaluate), driven through `posenet-mlvae evaluate` (cli.main)."""
 
+import csv
 import json
 
 import numpy as np
@@ -7,13 +8,19 @@ import pytest
 import torch
 
 from data_tools.dataset import GroupedDataset, GroupedDatasetWriter
+from data_tools.preprocess import to_model_input
+from eval.confidence import confidence_summary
+from eval.metrics import summarize, viewpoint_errors_deg
 from posenet_mlvae.checkpoint import save_checkpoint
+from posenet_mlvae.cli import main
 from posenet_mlvae.config import ModelConfig, to_dict
 from posenet_mlvae.evaluate import Predictions, is_grid_set, pose_metrics, predict
 from posenet_mlvae.model import build_model
 
 AZIMUTHS = (0.0, 72.0, 144.0, 216.0, 288.0)
 ELEVATIONS = (0.0, 20.0)
+DATA_RULE = {"mode": "pad", "margin": 0.1}
+TINY = dict(width=8, obs_dim=4, content_dim=6, hidden_dim=32)
 
 
 def _write_dataset(root, groups: int = 8):
@@ -28,20 +35,48 @@ def _write_dataset(root, groups: int = 8):
                 writer.add(image, {"group": g, "instance": f"obj{g}", "category": "car" if g % 2 else "chair",
                                    "split": "train" if g < 5 else "test", "azimuth": a, "elevation": e,
                                    "theta": 0.0, "distance": 4.0})
-    writer.close({"source": "synthetic", "seed": 0})
+    writer.close({"source": "synthetic", "seed": 0, "crop_rule": DATA_RULE})
     return root
+
+
+def _checkpoint(path, seed: int, crop_rule=None, **config):
+    torch.manual_seed(seed)
+    model_config = ModelConfig(**{**TINY, **config})
+    model = build_model(model_config).eval()
+    extra = {} if crop_rule is None else {"crop_rule": crop_rule}
+    save_checkpoint(path, {"model_config": to_dict(model_config), "model": model.state_dict(), "step": 7,
+                           "metadata": {"image_size": 64, "categories": ["car", "chair"]}, **extra})
+    return model, path
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    """A grid dataset cropped by DATA_RULE; model A trained on the same rule, B on another one."""
     root = _write_dataset(tmp_path_factory.mktemp("data"))
-    torch.manual_seed(0)
-    config = ModelConfig(width=8, obs_dim=4, content_dim=6, hidden_dim=32)
-    model = build_model(config).eval()
-    checkpoint = save_checkpoint(tmp_path_factory.mktemp("run") / "best.pt",
-                                 {"model_config": to_dict(config), "model": model.state_dict(), "step": 7,
-                                  "metadata": {"image_size": 64, "categories": ["car", "chair"]}})
-    return root, model, checkpoint
+    runs = tmp_path_factory.mktemp("runs")
+    model_a, checkpoint_a = _checkpoint(runs / "runA" / "best.pt", 0, DATA_RULE)
+    model_b, checkpoint_b = _checkpoint(runs / "runB" / "best.pt", 1, {"mode": "stretch", "margin": 0.0})
+    return {"root": root, "model": model_a, "checkpoint": checkpoint_a, "model_b": model_b,
+            "checkpoint_b": checkpoint_b}
+
+
+def _evaluate(*args) -> int:
+    return main(["evaluate", *map(str, args), "--device", "cpu", "--no-progress"])
+
+
+def _one_image_at_a_time(model, root):
+    """Reference: each test image alone through encoder and pose head; errors and confidences."""
+    dataset = GroupedDataset(root, split="test")
+    errors, confidence = [], []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            mu_obs = model.encode(torch.from_numpy(to_model_input(dataset.images([i]))))[0]
+            pose = model.pose_head.decode(model.pose_head(mu_obs))
+            record = {k: dataset.records[k][i] for k in ("azimuth", "elevation", "theta")}
+            errors.append(float(viewpoint_errors_deg(float(pose.azimuth), float(pose.elevation), float(pose.theta),
+                                                     record["azimuth"], record["elevation"], record["theta"])))
+            confidence.append(float(pose.confidence))
+    return np.array(errors), np.array(confidence), dataset.records["category"].astype(str)
 
 
 def test_metrics_on_a_hand_made_case():
@@ -50,7 +85,8 @@ def test_metrics_on_a_hand_made_case():
     pred = np.array([[10.0, 0, 0], [30.0, 0, 0], [50.0, 0, 0], [190.0, 0, 0], [0.0, 0, 0]])
     predictions = Predictions(
         row=np.arange(5), group=np.arange(5), category=np.array(["car", "car", "bus", "bus", "bus"]),
-        true=true, has_pose=np.array([True, True, True, True, False]), pred=pred, confidence=np.ones(5),
+        true=true, has_pose=np.array([True, True, True, True, False]), pred=pred,
+        confidence=np.array([0.9, 0.8, 0.3, 0.2, 0.99]),
         mu_obs=np.zeros((5, 2)), logvar_obs=np.zeros((5, 2)), mu_content=None, logvar_content=None)
     metrics = json.loads(json.dumps(pose_metrics(predictions)))  # JSON-able as written to metrics.json
     assert metrics["n"] == 4 and metrics["n_unlabelled"] == 1
@@ -61,131 +97,164 @@ def test_metrics_on_a_hand_made_case():
     assert metrics["per_category"]["bus"]["med_err_deg"] == pytest.approx(110.0)
     assert metrics["mean_over_categories"]["med_err_deg"] == pytest.approx(60.0)
     assert metrics["mean_over_categories"]["acc_pi_6"] == pytest.approx(0.5)  # (1 + 0) / 2
+    # the two misses (40, 180 deg) have the lowest confidences; the unlabelled image is ignored
+    assert metrics["confidence"]["auroc_err_gt_30"] == 1.0 and metrics["confidence"]["n_err_gt_30"] == 2
+    half = next(r for r in metrics["confidence"]["risk_coverage"] if r["coverage"] == 0.5)
+    assert half == pytest.approx({"coverage": 0.5, "n_kept": 2, "med_err_deg": 10.0, "acc_pi_6": 1.0})
 
 
 def test_two_batches_give_the_pooled_result(tiny):
-    root, model, _ = tiny
-    dataset = GroupedDataset(root, split="test")
+    model, dataset = tiny["model"], GroupedDataset(tiny["root"], split="test")
     rows = np.arange(len(dataset))
     pooled = predict(model, dataset, batch_size=10)
     halves = Predictions.concat([predict(model, dataset, rows[:20], batch_size=10),
                                  predict(model, dataset, rows[20:], batch_size=10)])
     assert pose_metrics(halves) == pose_metrics(pooled)
     assert np.array_equal(halves.mu_content, pooled.mu_content) and np.array_equal(halves.pred, pooled.pred)
-    # other batch sizes only change float rounding inside the convolutions
-    odd = predict(model, dataset, batch_size=7)
-    assert np.allclose(odd.mu_obs, pooled.mu_obs, atol=1e-4)
     assert len(pooled) == 30 and pose_metrics(pooled)["n"] == 30
 
 
-def test_grid_set_is_detected(tiny):
-    root, _, _ = tiny
-    assert is_grid_set(GroupedDataset(root, split="test"))
-
-
-def main(argv):
-    """`posenet-mlvae ARGV` for the evaluate command alone (other commands may be half-built)."""
-    import argparse
-
-    from posenet_mlvae.commands import evaluate
-
-    assert argv[0] == "evaluate"
-    parser = argparse.ArgumentParser(prog="posenet-mlvae evaluate")
-    evaluate.add_arguments(parser)
-    return evaluate.run(parser.parse_args(argv[1:]))
-
-
-def test_cli_writes_metrics_diagnostics_and_report(tiny, tmp_path, capsys):
-    root, _, checkpoint = tiny
+def test_cli_over_several_batches_equals_a_hand_run_of_each_image(tiny, tmp_path, capsys):
+    """30 images in batches of 7 (the last holds 2): every batch counts, none twice."""
     out = tmp_path / "eval"
-    code = main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(root), "--split", "test",
-                 "--out", str(out), "--diagnostics", "--report", "--device", "cpu", "--batch-size", "16",
-                 "--no-progress"])
-    assert code == 0
+    assert _evaluate("--checkpoint", tiny["checkpoint"], "--data", tiny["root"], "--out", out,
+                     "--batch-size", "7") == 0
+    errors, confidence, categories = _one_image_at_a_time(tiny["model"], tiny["root"])
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("med_err_deg", "acc_pi_6", "acc_pi_18", "n", "per_category", "mean_over_categories"):
-        assert key in metrics
-    assert set(metrics["per_category"]) == {"car", "chair"} and metrics["n"] == 30
-    diagnostics = metrics["diagnostics"]
+    reference = summarize(errors, categories)
+    assert metrics["n"] == 30 and set(metrics["per_category"]) == {"car", "chair"}
+    for key in ("med_err_deg", "acc_pi_6", "acc_pi_18"):
+        assert metrics[key] == pytest.approx(reference[key], abs=1e-3), key
+        assert metrics["per_category"]["car"][key] == pytest.approx(reference["per_category"]["car"][key], abs=1e-3)
+    expected = confidence_summary(errors, confidence)
+    assert metrics["confidence"]["auroc_err_gt_30"] == pytest.approx(expected["auroc_err_gt_30"], abs=1e-6)
+    for got, want in zip(metrics["confidence"]["risk_coverage"], expected["risk_coverage"], strict=True):
+        assert got == pytest.approx(want, abs=1e-3)
+    with open(out / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    np.testing.assert_allclose([float(r["error_deg"]) for r in rows], errors, atol=1e-3)
+    np.testing.assert_allclose([float(r["confidence"]) for r in rows], confidence, atol=1e-4)
+    printed = capsys.readouterr().out
+    assert f"{metrics['med_err_deg']:.2f}" in printed and "confidence: AUROC for error > 30 deg" in printed
+
+
+def test_cli_writes_diagnostics_and_report(tiny, tmp_path):
+    out = tmp_path / "eval"
+    assert _evaluate("--checkpoint", tiny["checkpoint"], "--data", tiny["root"], "--out", out,
+                     "--diagnostics", "--report", "--batch-size", "16") == 0
+    diagnostics = json.loads((out / "metrics.json").read_text())["diagnostics"]
     assert set(diagnostics["probes"]) == {"obs", "group"}
-    assert diagnostics["retrieval"]["8"]["top1"] is not None and diagnostics["retrieval"]["8"]["n_instances"] == 3
+    assert diagnostics["retrieval"]["8"]["n_instances"] == 3  # test groups 5, 6, 7
     assert 0.0 <= diagnostics["grid_scores"]["factor_vae"]["eval_accuracy"] <= 1.0
     report = (out / "report.md").read_text()
-    for name in ("swap_grid.png", "obs_latent_traversals.png", "worst_predictions.png"):
-        assert (out / name).stat().st_size > 1000 and f"({name})" in report
-    assert len((out / "predictions.csv").read_text().splitlines()) == 31
-    assert "MedErr" in capsys.readouterr().out
+    for name in ("swap_grid.png", "obs_latent_traversals.png", "worst_predictions.png", "risk_coverage.png"):
+        assert (out / name).is_file() and f"({name})" in report
+    assert "## Confidence" in report
 
 
-def test_cli_compares_several_checkpoints(tiny, tmp_path, capsys):
-    root, _, checkpoint = tiny
-    code = main(["evaluate", "--checkpoint", str(checkpoint), str(checkpoint), "--data", str(root),
-                 "--out", str(tmp_path), "--device", "cpu", "--report", "--no-progress"])
-    assert code == 0
-    assert (tmp_path / "comparison_cumulative_error.png").stat().st_size > 1000
-    comparison = json.loads((tmp_path / "comparison.json").read_text())
-    assert len(comparison["runs"]) == 2
-    first, second = comparison["runs"].values()
-    assert first["med_err_deg"] == second["med_err_deg"]
-    assert "Acc@pi/6 (%)" in capsys.readouterr().out
+def test_cli_compares_two_different_checkpoints(tiny, tmp_path, capsys):
+    data, out = tiny["root"], tmp_path / "both"
+    assert _evaluate("--checkpoint", tiny["checkpoint"], tiny["checkpoint_b"], "--data", data, "--out", out) == 0
+    runs = json.loads((out / "comparison.json").read_text())["runs"]
+    assert list(runs) == ["runA", "runB"]
+    # each column is that checkpoint's own result (its model run in this process), not the other's
+    reference = {name: np.median(predict(tiny[key], GroupedDataset(data, split="test")).errors_deg())
+                 for name, key in (("runA", "model"), ("runB", "model_b"))}
+    assert abs(reference["runA"] - reference["runB"]) > 0.1  # two different models
+    for name in runs:
+        assert runs[name]["med_err_deg"] == pytest.approx(reference[name], abs=1e-3)
+        assert json.loads((out / name / "metrics.json").read_text()) == runs[name]
+    printed = capsys.readouterr().out.splitlines()
+    med_err = [line for line in printed if line.startswith("MedErr (deg)")]
+    assert len(med_err) == 1 and med_err[0].split()[2:] == [f"{runs[name]['med_err_deg']:.2f}" for name in runs]
+
+
+def test_crop_rule_mismatch_prints_one_note(tiny, tmp_path, capsys):
+    data = tiny["root"]
+    assert _evaluate("--checkpoint", tiny["checkpoint_b"], "--data", data, "--out", tmp_path / "b") == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {data} was cropped with pad with margin 0.1 but the model was trained on "
+                     "stretch with margin 0; scores may suffer"]
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["crop_rule"]["note"] == notes[0][6:]
+    assert _evaluate("--checkpoint", tiny["checkpoint"], "--data", data, "--out", tmp_path / "a") == 0
+    assert "note:" not in capsys.readouterr().out  # same rule
+    _, unknown = _checkpoint(tmp_path / "old" / "best.pt", 0)  # made before rules were recorded
+    assert _evaluate("--checkpoint", unknown, "--data", data, "--out", tmp_path / "old-eval") == 0
+    assert "note:" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "old-eval" / "metrics.json").read_text())["crop_rule"] == {
+        "data": DATA_RULE, "model": None, "note": None}
 
 
 def test_cli_reports_a_bad_checkpoint(tiny, tmp_path, capsys):
-    root, _, _ = tiny
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    assert main(["evaluate", "--checkpoint", str(bad), "--data", str(root), "--device", "cpu",
-                 "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert _evaluate("--checkpoint", bad, "--data", tiny["root"], "--out", tmp_path / "o") == 1
     assert "not a readable checkpoint" in capsys.readouterr().out
-
-
-def test_evaluate_is_registered_in_the_cli():
-    from posenet_mlvae.cli import COMMANDS, HELP
-
-    assert COMMANDS["evaluate"] == "posenet_mlvae.commands.evaluate" and "evaluate" in HELP
 
 
 @pytest.mark.parametrize("variant", ["direct", "vae"])
 def test_baseline_variants_are_evaluated_with_the_same_protocol(tiny, tmp_path, variant):
-    from posenet_mlvae.evaluate import EvalConfig, evaluate_checkpoint
-
-    root, _, _ = tiny
-    torch.manual_seed(1)
-    config = ModelConfig(variant=variant, width=8, obs_dim=4, content_dim=6, hidden_dim=32)
-    checkpoint = save_checkpoint(tmp_path / "run" / "best.pt",
-                                 {"model_config": to_dict(config), "model": build_model(config).state_dict()})
-    metrics = evaluate_checkpoint(checkpoint, root, tmp_path / "eval",
-                                  EvalConfig(diagnostics=True, report=True, progress=False))
-    assert metrics["variant"] == variant and metrics["n"] == 30
+    model, checkpoint = _checkpoint(tmp_path / "run" / "best.pt", 1, variant=variant)
+    out = tmp_path / "eval"
+    assert _evaluate("--checkpoint", checkpoint, "--data", tiny["root"], "--out", out, "--diagnostics",
+                     "--report") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    errors = predict(model, GroupedDataset(tiny["root"], split="test")).errors_deg()
+    assert metrics["variant"] == variant and metrics["med_err_deg"] == pytest.approx(np.median(errors), abs=1e-3)
     diagnostics = metrics["diagnostics"]
     has_content = variant != "direct"
     assert ("group" in diagnostics["probes"]) == has_content and ("retrieval" in diagnostics) == has_content
-    assert (tmp_path / "eval" / "swap_grid.png").exists() == has_content
-    assert (tmp_path / "eval" / "worst_predictions.png").stat().st_size > 1000
+    assert (out / "swap_grid.png").exists() == has_content
+    assert (out / "worst_predictions.png").is_file()
+
+
+def test_one_decode_for_evaluation_validation_and_export(tiny):
+    """The runner, validation during training and the ONNX module read the same pose."""
+    from posenet_mlvae.data import load_split
+    from posenet_mlvae.inference import PoseInference
+    from posenet_mlvae.validation import validate
+
+    model, root = tiny["model"], tiny["root"]
+    dataset = GroupedDataset(root, split="test")
+    predictions = predict(model, dataset, batch_size=64)
+    with torch.no_grad():
+        azimuth, elevation, theta, _, confidence, _, _ = PoseInference(model)(
+            torch.from_numpy(to_model_input(dataset.images(np.arange(len(dataset))))))
+    np.testing.assert_allclose(np.stack([azimuth, elevation, theta], 1), predictions.pred, atol=1e-4)
+    np.testing.assert_allclose(confidence.numpy(), predictions.confidence, atol=1e-6)
+    split = load_split([str(root)], "test", 64, hflip=False)
+    scores = validate(model, split, torch.device("cpu"), {}, max_images=len(dataset))
+    assert scores["n"] == len(dataset)
+    errors = predictions.errors_deg()
+    assert scores["med_err_deg"] == pytest.approx(np.median(errors), abs=1e-3)
+    assert scores["acc_pi_6"] == pytest.approx(np.mean(errors <= 30.0))
+
+
+def test_grid_set_is_detected(tiny):
+    assert is_grid_set(GroupedDataset(tiny["root"], split="test"))
 
 
 def test_grid_detection_rejects_a_grid_with_a_hole(tiny):
-    root, _, _ = tiny
-    dataset = GroupedDataset(root, split="test")
+    dataset = GroupedDataset(tiny["root"], split="test")
     dataset.records = {name: column[1:] for name, column in dataset.records.items()}
     assert not is_grid_set(dataset)
 
 
-def test_runs_on_a_pascal3d_made_dataset(tiny, tmp_path):
-    """Real-photo crops: groups of one or two views, two categories; retrieval says what it skips."""
+def test_runs_on_a_pascal3d_made_dataset(tiny, tmp_path, capsys):
+    """Real-photo crops made by `posenet-mlvae pascal3d`: groups of one or two views, two categories."""
     import pascal3d_fixture as fx
-    from data_tools.pascal3d import index_dataset
-    from data_tools.pascal3d_build import CropConfig, build_dataset
-    from posenet_mlvae.evaluate import EvalConfig, evaluate_checkpoint
 
-    _, _, checkpoint = tiny
     root = tmp_path / "PASCAL3D+_release1.1"
     fx.make_pascal3d_fixture(root)
-    built = build_dataset(index_dataset(root, ["car", "chair"], workers=1), tmp_path / "ds",
-                          CropConfig(size=64, flip=True, jitter=1), workers=1)
-    metrics = evaluate_checkpoint(checkpoint, built.out, tmp_path / "eval",
-                                  EvalConfig(diagnostics=True, report=True, progress=False))
-    assert metrics["n"] == built.images["test"] and set(metrics["per_category"]) == {"car", "chair"}
+    data = tmp_path / "ds"
+    assert main(["pascal3d", "--root", str(root), "--category", "car", "--category", "chair", "--out", str(data),
+                 "--flip", "--jitter", "1", "--workers", "1", "--no-progress"]) == 0
+    test_images = len(GroupedDataset(data, split="test"))
+    assert _evaluate("--checkpoint", tiny["checkpoint"], "--data", data, "--out", tmp_path / "eval",
+                     "--diagnostics") == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["n"] == test_images and set(metrics["per_category"]) == {"car", "chair"}
     assert metrics["diagnostics"]["retrieval"]["8"]["top1"] is None
     assert "grid_scores" not in metrics["diagnostics"]
-    assert (tmp_path / "eval" / "report.md").is_file()
+    # crops made by `pascal3d` record their rule, and the runner reports it
+    assert metrics["crop_rule"]["data"] == json.loads((data / "manifest.json").read_text())["crop_rule"]

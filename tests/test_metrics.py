@@ -1,10 +1,11 @@
-"""eval.metrics on hand-computed cases, batch invariance and numpy/torch agreement."""
+"""eval.metrics on hand-computed cases, a scipy reference and numpy/torch agreement."""
 
 import numpy as np
 import pytest
 import torch
 
-from eval.metrics import format_table, summarize, viewpoint_errors_deg
+from eval.metrics import (azimuth_breakdown, failure_counts, format_table, summarize,
+                          viewpoint_errors_deg)
 
 
 def test_errors_of_pure_azimuth_and_theta_offsets():
@@ -37,17 +38,40 @@ def test_per_category_and_unweighted_mean():
     assert "car" in format_table(s) and "mean(classes)" in format_table(s)
 
 
-def test_two_batches_summarised_together_equal_concatenation():
-    rng = np.random.default_rng(0)
-    pred = rng.uniform(0, 360, (3, 400))
-    true = rng.uniform(0, 360, (3, 400))
-    e1 = viewpoint_errors_deg(pred[0, :150], pred[1, :150] / 8, pred[2, :150] / 20,
-                              true[0, :150], true[1, :150] / 8, true[2, :150] / 20)
-    e2 = viewpoint_errors_deg(pred[0, 150:], pred[1, 150:] / 8, pred[2, 150:] / 20,
-                              true[0, 150:], true[1, 150:] / 8, true[2, 150:] / 20)
-    whole = viewpoint_errors_deg(pred[0], pred[1] / 8, pred[2] / 20, true[0], true[1] / 8, true[2] / 20)
-    np.testing.assert_allclose(np.concatenate([e1, e2]), whole)
-    assert summarize(np.concatenate([e1, e2])) == summarize(whole)
+def test_errors_match_an_independent_scipy_rotation_reference():
+    # R = Rz(theta) Rx(e - 90) Rz(-a) (DESIGN.md) is scipy's intrinsic "ZXZ" with those angles;
+    # the error is the magnitude of the relative rotation, computed without data_tools.geometry.
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(5)
+    pred = np.stack([rng.uniform(0, 360, 500), rng.uniform(-90, 90, 500), rng.uniform(-180, 180, 500)], 1)
+    true = np.stack([rng.uniform(0, 360, 500), rng.uniform(-90, 90, 500), rng.uniform(-180, 180, 500)], 1)
+
+    def rotation(v):
+        return Rotation.from_euler("ZXZ", np.stack([v[:, 2], v[:, 1] - 90.0, -v[:, 0]], 1), degrees=True)
+
+    reference = np.rad2deg((rotation(true).inv() * rotation(pred)).magnitude())
+    np.testing.assert_allclose(viewpoint_errors_deg(*pred.T, *true.T), reference, atol=1e-6)
+
+
+def test_failure_counts_split_flips_from_gross_errors():
+    errors = np.array([0.0, 60.0, 60.5, 150.0, 150.5, 179.9, 12.0])
+    assert failure_counts(errors) == {"flips": 2, "errors_60_150": 2}  # (60, 150] and > 150
+    assert failure_counts([]) == {"flips": 0, "errors_60_150": 0}
+
+
+def test_azimuth_breakdown_hand_computed():
+    azimuth = np.array([0.0, 44.9, 45.0, 359.99, -10.0, 720.0, 100.0])
+    errors = np.array([10.0, 170.0, 20.0, 40.0, 155.0, 30.0, 5.0])
+    rows = azimuth_breakdown(errors, azimuth)
+    assert [r["n"] for r in rows] == [3, 1, 1, 0, 0, 0, 0, 2]  # -10 -> 350, 720 -> 0
+    assert rows[0] == {"azimuth_from": 0.0, "azimuth_to": 45.0, "n": 3, "med_err_deg": 30.0,
+                       "acc_pi_6": 2 / 3, "flips": 1}
+    assert rows[7]["flips"] == 1 and rows[7]["med_err_deg"] == pytest.approx(97.5)
+    assert rows[3]["flips"] == 0 and np.isnan(rows[3]["med_err_deg"])
+    assert len(azimuth_breakdown(errors, azimuth, bins=4)) == 4
+    with pytest.raises(ValueError, match="7 errors for 2 azimuths"):
+        azimuth_breakdown(errors, azimuth[:2])
 
 
 def test_numpy_and_torch_paths_agree():

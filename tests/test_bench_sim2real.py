@@ -1,0 +1,173 @@
+"""`posenet-mlvae bench sim2real` on the miniature PASCAL3D+ tree, against hand-computed figures.
+
+The checkpoints predict one fixed viewpoint for every image (pose head weights zeroed, biases
+set), so each object's error follows from the fixture's ground truth alone. For the AUROC the
+azimuth logits get an input-dependent part, centred and scaled on the test crops, that spreads
+the confidences without moving the argmax bin.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+import pascal3d_fixture as fx
+from data_tools.preprocess import to_model_input
+from eval.metrics import viewpoint_errors_deg
+from posenet_mlvae.checkpoint import save_checkpoint
+from posenet_mlvae.cli import main
+from posenet_mlvae.config import ModelConfig, to_dict
+from posenet_mlvae.model import build_model
+
+#: The car objects of the fixture's standard test set (see tests/pascal3d_fixture.py): v1, v2's
+#: clean car, v6's car with a box and the car of the shared image.
+TEST_CARS = (("2008_000001", 0), ("2008_000002", 0), ("2008_000006", 0), ("2008_000050", 0))
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pascal3d") / "PASCAL3D+_release1.1"
+    truth = fx.make_pascal3d_fixture(root)
+    poses = [truth[("car", "pascal", vid, i)]["pose"] for vid, i in TEST_CARS]
+    return root, np.array([[p.azimuth, p.elevation, p.theta] for p in poses])
+
+
+def _fixed_pose_checkpoint(path, azimuth: float, elevation: float, theta: float, crop_rule=None,
+                           spread_on=None):
+    """A tiny model whose pose head outputs (azimuth, elevation, theta) for any image.
+
+    spread_on: uint8 (N, H, W, 3) images on which the confidences should differ (logit noise of
+    std ~0.4 around a 3.0 lead of the chosen bin); None gives every image the same confidence.
+    """
+    torch.manual_seed(0)
+    config = ModelConfig(width=8, obs_dim=4, content_dim=6, hidden_dim=32)
+    model = build_model(config).eval()
+    head = model.pose_head
+    bin_index = int(azimuth // head.bin_width)
+    with torch.no_grad():
+        lead = torch.zeros(head.bins)
+        lead[bin_index] = 3.0
+        if spread_on is None:
+            head.azimuth_logits.weight.zero_()
+            head.azimuth_logits.bias.copy_(lead)
+        else:
+            hidden = head.mlp(model.encode(torch.from_numpy(to_model_input(spread_on)))[0])  # (N, hidden)
+            varying = head.azimuth_logits.weight @ (hidden - hidden.mean(0)).T  # (bins, N)
+            scale = 0.4 / float(varying.std())
+            head.azimuth_logits.weight.mul_(scale)
+            head.azimuth_logits.bias.copy_(lead - head.azimuth_logits.weight @ hidden.mean(0))
+        head.azimuth_offset.weight.zero_()
+        head.azimuth_offset.bias.fill_(azimuth / head.bin_width - bin_index)
+        head.angles.weight.zero_()
+        head.angles.bias.zero_()
+        head.angle_mean.copy_(torch.tensor([elevation, theta]))
+    extra = {} if crop_rule is None else {"crop_rule": crop_rule}
+    save_checkpoint(path, {"model_config": to_dict(config), "model": model.state_dict(), "step": 3,
+                           "metadata": {"image_size": 64, "categories": ["car"]}, **extra})
+    return path
+
+
+def _bench(root, checkpoint, out, *extra) -> int:
+    return main(["bench", "sim2real", "--root", str(root), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--workers", "1", "--device", "cpu", "--no-progress", *extra])
+
+
+def _predictions(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: np.array([float(r[key]) for r in rows])
+            for key in ("azimuth", "pred_azimuth", "pred_elevation", "error_deg", "confidence")}
+
+
+def test_flips_and_gross_errors_match_the_ground_truth(tree, tmp_path, capsys):
+    root, true = tree
+    predicted = (350.0, 15.0, 0.0)
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", *predicted)
+    assert _bench(root, checkpoint, tmp_path / "out") == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
+    predictions = _predictions(tmp_path / "out" / "eval-run" / "predictions.csv")
+    np.testing.assert_allclose(predictions["pred_azimuth"], 350.0, atol=1e-3)  # the model is what we built
+    np.testing.assert_allclose(predictions["pred_elevation"], 15.0, atol=1e-3)
+
+    errors = viewpoint_errors_deg(*np.repeat([predicted], len(true), 0).T, *true.T)  # from the fixture alone
+    flips, gross = int((errors > 150).sum()), int(((errors > 60) & (errors <= 150)).sum())
+    assert (flips, gross) == (2, 1)  # the case is built to have both: v6 and the shared car are flipped
+    assert result["n"] == len(TEST_CARS) and (result["flips"], result["errors_60_150"]) == (flips, gross)
+    assert result["flips"] == int((predictions["error_deg"] > 150).sum())
+    assert result["med_err_deg"] == pytest.approx(np.median(errors), abs=1e-3)
+    assert result["acc_pi_6"] == np.mean(errors <= 30) and result["acc_pi_18"] == np.mean(errors <= 10)
+    assert result["auroc_err_gt_30"] is None  # every image is a miss: undefined
+    bins = np.floor(true[:, 0] / 45.0).astype(int)
+    for k, row in enumerate(result["per_azimuth"]):
+        assert (row["azimuth_from"], row["azimuth_to"]) == (45.0 * k, 45.0 * (k + 1))
+        assert row["n"] == int((bins == k).sum()) and row["flips"] == int((errors[bins == k] > 150).sum())
+        if row["n"]:
+            assert row["med_err_deg"] == pytest.approx(np.median(errors[bins == k]), abs=1e-3)
+    assert f"flips (error > 150 deg) {flips}  errors in (60, 150] deg {gross}" in printed
+    assert f"n {len(TEST_CARS)}  MedErr {np.median(errors):.2f} deg" in printed
+    assert "[135, 180)         2" in printed and "confidence AUROC for error > 30 deg -" in printed
+
+
+def test_auroc_matches_sklearn_on_the_predictions(tree, tmp_path, capsys):
+    from data_tools.dataset import GroupedDataset
+    from data_tools.pascal3d import index_dataset
+    from data_tools.pascal3d_build import CropConfig, build_dataset
+
+    root, true = tree
+    predicted = (165.0, 15.0, 3.0)
+    crops = build_dataset(index_dataset(root, ["car"], workers=1), tmp_path / "crops", CropConfig(size=64)).out
+    test_crops = GroupedDataset(crops, split="test")
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", *predicted,
+                                        spread_on=test_crops.images(np.arange(len(test_crops))))
+    assert _bench(root, checkpoint, tmp_path / "out") == 0
+    result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
+    predictions = _predictions(tmp_path / "out" / "eval-run" / "predictions.csv")
+    np.testing.assert_allclose(predictions["pred_azimuth"], 165.0, atol=1e-3)  # the argmax never moved
+    assert len(np.unique(predictions["confidence"])) == len(TEST_CARS)  # distinct: a real ranking
+    # pair each row with its fixture object by the true azimuth, then score by hand
+    order = [int(np.argmin(np.abs(true[:, 0] - a))) for a in predictions["azimuth"]]
+    errors = viewpoint_errors_deg(*np.repeat([predicted], len(true), 0).T, *true[order].T)
+    np.testing.assert_allclose(predictions["error_deg"], errors, atol=1e-3)
+    misses = errors > 30
+    assert 0 < misses.sum() < len(misses)  # hits and misses: the AUROC is defined
+    assert result["auroc_err_gt_30"] == pytest.approx(roc_auc_score(misses, -predictions["confidence"]))
+    metrics = json.loads((tmp_path / "out" / "eval-run" / "metrics.json").read_text())
+    assert metrics["confidence"]["auroc_err_gt_30"] == result["auroc_err_gt_30"]  # one computation
+    assert result["flips"] == 0 and result["acc_pi_6"] == pytest.approx(np.mean(~misses))
+    assert f"confidence AUROC for error > 30 deg {result['auroc_err_gt_30']:.3f}" in capsys.readouterr().out
+
+
+def test_crops_follow_the_checkpoint_rule_and_are_reused(tree, tmp_path, capsys):
+    from data_tools.pascal3d_build import CropConfig
+
+    root, _ = tree
+    out = tmp_path / "out"
+    stretch = _fixed_pose_checkpoint(tmp_path / "stretch" / "best.pt", 10.0, 5.0, 0.0,
+                                     crop_rule={"mode": "stretch", "margin": 0.2})
+    assert _bench(root, stretch, out) == 0
+    data = out / "data-car-64px-stretch-margin0.2"
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert (manifest["crop"]["resize"], manifest["crop"]["margin"], manifest["crop"]["size"]) == ("stretch", 0.2, 64)
+    assert manifest["root"] == str(root.resolve())
+    assert capsys.readouterr().out.startswith(f"cropped {data} (car, 64 px, stretch with margin 0.2)")
+    stamp = (data / "manifest.json").stat().st_mtime_ns
+    assert _bench(root, stretch, out) == 0
+    assert capsys.readouterr().out.startswith(f"reusing {data}")
+    assert (data / "manifest.json").stat().st_mtime_ns == stamp
+    old = _fixed_pose_checkpoint(tmp_path / "old" / "best.pt", 10.0, 5.0, 0.0)  # no rule recorded
+    assert _bench(root, old, out) == 0
+    default = CropConfig()
+    assert (out / f"data-car-64px-{default.resize}-margin{default.margin:g}" / "manifest.json").is_file()
+    assert not list(out.glob(".*tmp*"))  # no half-built folder left behind
+
+
+def test_size_must_match_the_checkpoint(tree, tmp_path, capsys):
+    root, _ = tree
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 10.0, 5.0, 0.0)
+    assert _bench(root, checkpoint, tmp_path / "out", "--size", "128") == 2
+    assert "--size 128 does not match the checkpoint's input size 64" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing cropped for a wrong size
