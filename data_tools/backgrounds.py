@@ -2,9 +2,12 @@
 
 A `BackgroundBank` holds a few hundred images at twice the crop size, made once per build (so a
 view costs only a random crop and flip, not an image synthesis). Procedural kinds
-(`PROCEDURAL_KINDS`): solid colour, linear gradient, multi-octave value noise, random shapes
-(circles, boxes, polygons, lines) and periodic textures (stripes, checks, grids). A photo bank is
-made from a directory of the user's images (read with `data_tools.preprocess.load_image_rgb`;
+(`PROCEDURAL_KINDS`): the photo-like scenes of `data_tools.scene_backgrounds` (outdoor, urban,
+indoor, natural texture, out-of-focus) and the legacy kinds (`LEGACY_KINDS`: solid colour, linear
+gradient, multi-octave value noise, random shapes, periodic stripes / checks / grids). A bank's
+`style` picks the mix: "photo" (default: mostly scenes, a LEGACY_SHARE of legacy kinds) or
+"legacy" (legacy kinds only, as before the scenes existed, for ablations). A photo bank is made
+from a directory of the user's images (read with `data_tools.preprocess.load_image_rgb`;
 unreadable files are reported with one line each and skipped). Every bank image is a function of
 (seed, index), so banks are identical in every worker and shard.
 """
@@ -17,7 +20,12 @@ from typing import Callable
 
 import numpy as np
 
-PROCEDURAL_KINDS = ("solid", "gradient", "noise", "shapes", "texture")
+from data_tools.scene_backgrounds import SCENE_KINDS, random_colour, scene_background, value_noise
+
+LEGACY_KINDS = ("solid", "gradient", "noise", "shapes", "texture")
+PROCEDURAL_KINDS = SCENE_KINDS + LEGACY_KINDS
+BANK_STYLES = ("photo", "legacy")
+LEGACY_SHARE = 0.15  # share of legacy kinds in a "photo" bank: flat colours still teach the silhouette
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _BANK_TAG = 0xB6  # separates the bank's random streams from the builder's
 
@@ -42,39 +50,18 @@ class BackgroundBank:
         return crop, self.kinds[index]
 
 
-def _random_colour(rng: np.random.Generator) -> np.ndarray:
-    """An RGB colour in [0, 255], mostly muted as in photos (saturation skewed low)."""
-    import colorsys
-
-    hue, saturation, value = rng.random(), 0.85 * rng.random() ** 2, rng.uniform(0.08, 0.95)
-    return 255.0 * np.array(colorsys.hsv_to_rgb(hue, saturation, value))
-
-
 def _gradient(rng: np.random.Generator, side: int) -> np.ndarray:
     angle = rng.uniform(0.0, 2.0 * np.pi)
     y, x = np.mgrid[0:side, 0:side] / max(side - 1, 1)
     t = (np.cos(angle) * x + np.sin(angle) * y)
     t = (t - t.min()) / max(np.ptp(t), 1e-6)
-    a, b = _random_colour(rng), _random_colour(rng)
+    a, b = random_colour(rng), random_colour(rng)
     return a + t[..., None] * (b - a)
 
 
-def _value_noise(rng: np.random.Generator, side: int) -> np.ndarray:
-    """Sum of upsampled random grids (octaves), in [0, 1]."""
-    import cv2
-
-    total = np.zeros((side, side), np.float32)
-    weight = 1.0
-    for cells in (3, 6, 12, 24):
-        grid = rng.random((cells, cells)).astype(np.float32)
-        total += weight * cv2.resize(grid, (side, side), interpolation=cv2.INTER_CUBIC)
-        weight *= rng.uniform(0.35, 0.65)
-    return (total - total.min()) / max(float(np.ptp(total)), 1e-6)
-
-
 def _noise(rng: np.random.Generator, side: int) -> np.ndarray:
-    t = _value_noise(rng, side)[..., None]
-    a, b, c = _random_colour(rng), _random_colour(rng), _random_colour(rng)
+    t = value_noise(rng, (side, side))[..., None]
+    a, b, c = random_colour(rng), random_colour(rng), random_colour(rng)
     return np.where(t < 0.5, a + (b - a) * (2 * t), b + (c - b) * (2 * t - 1))
 
 
@@ -83,7 +70,7 @@ def _shapes(rng: np.random.Generator, side: int) -> np.ndarray:
 
     image = np.ascontiguousarray(_gradient(rng, side).astype(np.uint8))
     for _ in range(int(rng.integers(4, 30))):
-        colour = tuple(float(c) for c in _random_colour(rng))
+        colour = tuple(float(c) for c in random_colour(rng))
         kind = int(rng.integers(4))
         centre = rng.integers(0, side, 2)
         extent = int(rng.integers(side // 20 + 1, side // 3 + 2))
@@ -116,13 +103,13 @@ def _texture(rng: np.random.Generator, side: int) -> np.ndarray:
     else:  # grid lines
         t = (np.abs(np.sin(np.pi * frequency * u)) < 0.15) | (np.abs(np.sin(np.pi * frequency * v)) < 0.15)
     t = t.astype(np.float64)[..., None]
-    a, b = _random_colour(rng), _random_colour(rng)
-    shade = 0.75 + 0.5 * _value_noise(rng, side)[..., None]
+    a, b = random_colour(rng), random_colour(rng)
+    shade = 0.75 + 0.5 * value_noise(rng, (side, side))[..., None]
     return (a + t * (b - a)) * shade
 
 
 def _solid(rng: np.random.Generator, side: int) -> np.ndarray:
-    return np.broadcast_to(_random_colour(rng), (side, side, 3))
+    return np.broadcast_to(random_colour(rng), (side, side, 3))
 
 
 _MAKERS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
@@ -132,17 +119,41 @@ _MAKERS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
 
 def procedural_background(kind: str, rng: np.random.Generator, side: int) -> np.ndarray:
     """One (side, side, 3) uint8 procedural background of `kind` (see PROCEDURAL_KINDS)."""
-    if kind not in _MAKERS:
+    if kind in SCENE_KINDS:
+        image = scene_background(kind, rng, side)
+    elif kind in _MAKERS:
+        image = _MAKERS[kind](rng, side)
+    else:
         raise ValueError(f"unknown background kind {kind!r}; choose one of {PROCEDURAL_KINDS}")
-    image = _MAKERS[kind](rng, side)
     grain = rng.normal(0.0, rng.uniform(0.0, 6.0), (side, side, 1))  # sensor-like noise
     return np.clip(image + grain, 0, 255).astype(np.uint8)
 
 
-def procedural_bank(seed: int, size: int, count: int = 100) -> BackgroundBank:
-    """`count` procedural images of side 2 * size, kinds in turn, each from (seed, index)."""
+def bank_kinds(style: str, count: int) -> tuple[str, ...]:
+    """The kind of each of `count` bank images for `style` (see BANK_STYLES), interleaved evenly.
+
+    "legacy": LEGACY_KINDS in turn. "photo": SCENE_KINDS in turn with a LEGACY_SHARE of legacy
+    kinds spread among them (a legacy kind whenever the running share falls behind, so any
+    prefix of the bank has about the right mix)."""
+    if style not in BANK_STYLES:
+        raise ValueError(f"unknown background style {style!r}; choose one of {BANK_STYLES}")
+    if style == "legacy":
+        return tuple(LEGACY_KINDS[i % len(LEGACY_KINDS)] for i in range(count))
+    kinds, legacy_used = [], 0
+    for i in range(count):
+        if legacy_used < LEGACY_SHARE * (i + 1) - 0.5:
+            kinds.append(LEGACY_KINDS[legacy_used % len(LEGACY_KINDS)])
+            legacy_used += 1
+        else:
+            kinds.append(SCENE_KINDS[(i - legacy_used) % len(SCENE_KINDS)])
+    return tuple(kinds)
+
+
+def procedural_bank(seed: int, size: int, count: int = 100, style: str = "photo") -> BackgroundBank:
+    """`count` procedural images of side 2 * size, kinds by `style` (see bank_kinds), each from
+    (seed, index). style="legacy" gives exactly the banks made before the photo-like scenes."""
     side = 2 * size
-    kinds = tuple(PROCEDURAL_KINDS[i % len(PROCEDURAL_KINDS)] for i in range(count))
+    kinds = bank_kinds(style, count)
     images = tuple(
         procedural_background(kind, np.random.default_rng([seed, _BANK_TAG, i]), side)
         for i, kind in enumerate(kinds))
@@ -234,6 +245,7 @@ def composite(rgb_premultiplied: np.ndarray, alpha: np.ndarray, backgrounds: np.
 
 
 __all__ = [
-    "BackgroundBank", "IMAGE_SUFFIXES", "add_contact_shadows", "PROCEDURAL_KINDS", "composite", "find_images",
-    "photo_bank", "procedural_background", "procedural_bank",
+    "BANK_STYLES", "BackgroundBank", "IMAGE_SUFFIXES", "LEGACY_KINDS", "LEGACY_SHARE", "PROCEDURAL_KINDS",
+    "add_contact_shadows", "bank_kinds", "composite", "find_images", "photo_bank", "procedural_background",
+    "procedural_bank",
 ]

@@ -23,7 +23,7 @@ import numpy as np
 from data_tools.dataset import GroupedDatasetWriter
 from data_tools.geometry import flip_viewpoint
 from data_tools.pascal3d import Pascal3DIndex, PascalObject, box_inside_image, parallel_map
-from data_tools.preprocess import CROP_MODES, crop_to_square, load_image_rgb
+from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE, CropRule, crop_to_square, load_image_rgb
 
 GROUPINGS = ("cad_index", "singletons")
 _SPLIT_ORDER = {"train": 0, "test": 1}
@@ -44,8 +44,8 @@ class CropConfig:
     """
 
     size: int = 64
-    margin: float = 0.0
-    resize: str = "pad"
+    margin: float = DEFAULT_CROP_RULE.margin
+    resize: str = DEFAULT_CROP_RULE.mode
     jitter: int = 0
     jitter_fraction: float = 1.0 / 6.0
     flip: bool = False
@@ -209,7 +209,8 @@ def build_dataset(index: Pascal3DIndex, out: str | Path, config: CropConfig, wor
                 result.images[obj.split] += 1
     writer.close({
         "source": index.layout, "root": index.root, "grouping": config.grouping,
-        "crop": asdict(config), "protocol": PROTOCOL, "seed": config.seed,
+        "crop": asdict(config), "crop_rule": CropRule(config.resize, config.margin).to_json(),
+        "protocol": PROTOCOL, "seed": config.seed,
         "objects": dict(result.objects),
         "skipped": {split: dict(sorted(c.items())) for split, c in sorted(result.skipped.items())},
         "problems": len(result.problems), "created_by": created_by or {"library": __name__},

@@ -19,7 +19,7 @@ centred, diagonal 1.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from data_tools.meshes import (
 )
 
 VARIANTS = ("sedan", "hatchback", "suv", "pickup", "van")
+ROUNDED_FRACTION = 0.5  # cars with a rounded body (modern cars); the rest keep crisp panels
 
 # Sampling ranges (low, high) per variant; lengths in metres, angles in degrees from vertical.
 # Fractions: hood / trunk / wheelbase / front overhang of the length, cowl of the height.
@@ -100,6 +101,7 @@ class CarParams:
     bumper_height: float
     side_windows: int  # windows per side (1 to 3)
     spare_wheel: bool  # a spare wheel on the tailgate (SUVs)
+    rounded: bool = False  # a smooth, rounded body (corner-cut cross-sections and profile)
 
 
 def car_params(rng: np.random.Generator) -> CarParams:
@@ -158,6 +160,7 @@ def car_params(rng: np.random.Generator) -> CarParams:
         side_windows=1 if variant == "pickup" and rng.random() < 0.5 else
         (int(rng.integers(2, 4)) if variant in ("suv", "van") else 2),
         spare_wheel=bool(variant == "suv" and rng.random() < 0.4),
+        rounded=bool(rng.random() < ROUNDED_FRACTION),  # drawn last: the other draws stay as before
     )
 
 
@@ -212,6 +215,28 @@ def _rings(s: dict[str, np.ndarray]) -> np.ndarray:
                    s["belt"], sill], axis=1)
     ys = np.repeat(s["y"][:, None], 8, axis=1)
     return np.stack([xs, ys, zs], axis=-1)
+
+
+def _chaikin(points: np.ndarray, axis: int, closed: bool, iterations: int) -> np.ndarray:
+    """Chaikin corner cutting along `axis` of `points`: each pass replaces every edge by its
+    1/4 and 3/4 points, converging to a quadratic B-spline; convex rings stay convex. An open
+    curve keeps its end points."""
+    points = np.moveaxis(np.asarray(points, dtype=np.float64), axis, 0)
+    for _ in range(iterations):
+        nxt = np.roll(points, -1, axis=0) if closed else points[1:]
+        cur = points if closed else points[:-1]
+        cut = np.stack([0.75 * cur + 0.25 * nxt, 0.25 * cur + 0.75 * nxt], axis=1)
+        cut = cut.reshape(-1, *points.shape[1:])
+        points = cut if closed else np.concatenate([points[:1], cut, points[-1:]])
+    return np.moveaxis(points, 0, axis)
+
+
+def rounded_body(rings: np.ndarray, iterations: int = 2) -> np.ndarray:
+    """The body rings (S, K, 3) smoothed: corner-cut round each cross-section and along the
+    side profile (a rounder body: curved roof, bonnet and flanks) with the same silhouette
+    landmarks (nose, cowl, roof, deck and tail stay where they were, slightly eased)."""
+    smooth = _chaikin(rings, axis=1, closed=True, iterations=iterations)
+    return _chaikin(smooth, axis=0, closed=False, iterations=iterations)
 
 
 def _ring_at(rings: np.ndarray, ys: np.ndarray, y: float) -> np.ndarray:
@@ -392,7 +417,7 @@ def build_car(params: CarParams, instance: str) -> ObjectMesh:
     mirrors = [box([sx * (p.width / 2 + 0.06), mirror_y, mirror_z], [0.13, 0.07, 0.1])
                for sx in (1.0, -1.0)]
     parts = [
-        make_part("body", "paint", [loft(rings)]),
+        make_part("body", "paint", [loft(rounded_body(rings) if p.rounded else rings)]),
         make_part("window", "glass", _glass(p, rings, ys)),
         make_part("light_front", "light_front", ends["headlights"]),
         make_part("light_rear", "light_rear", ends["taillights"]),
@@ -413,7 +438,10 @@ def build_car(params: CarParams, instance: str) -> ObjectMesh:
     return normalise_to_frame(ObjectMesh(category="car", instance=instance, parts=tuple(parts)))
 
 
-def random_car(seed: int) -> ObjectMesh:
-    """The car of `seed`: same seed, identical mesh; instance name "car_<seed>"."""
+def random_car(seed: int, rounded: bool = True) -> ObjectMesh:
+    """The car of `seed`: same seed, identical mesh; instance name "car_<seed>".
+    `rounded=False` keeps every body crisp (the first generator's shapes, for the ablation)."""
     params = car_params(np.random.default_rng(seed))
+    if not rounded:
+        params = replace(params, rounded=False)
     return build_car(params, instance=f"car_{seed}")

@@ -13,25 +13,36 @@ writing its manifest last, then all parts are merged into `DIR/records.csv` and
   writer writes under temporary names and renames).
 
 Randomness: every choice comes from `np.random.default_rng([seed, tag, instance(, view)])`: the
-mesh and part colours from the instance stream, viewpoint, framing, lighting and background
-from the view stream; splits from a permutation of the instances by `seed` (splits are by
+mesh and part colours and textures from the instance stream; viewpoint and framing from the view
+stream; lighting, background (and contact shadow), occluders and camera effects each from their
+own per-view stream; splits from a permutation of the instances by `seed` (splits are by
 instance, so test instances are never seen in training). Output is byte-identical for the same
 config on the same OpenGL driver (Mesa llvmpipe here; a GPU driver rasterises edges differently).
 
 Records: the grouped-dataset columns (group = instance index, instance = mesh name, source
 "synthetic", has_pose 1, angles in degrees, distance in object units) plus
   view                       view index within the instance
-  focal_px, px, py           the camera of the stored image: PASCAL3D+ projection with focal 1,
-                             viewport focal_px and principal point (px, py) in its pixels, so
+  focal_px, focal_py, px, py the camera of the stored image: PASCAL3D+ projection with focal 1,
+                             viewport focal_px (focal_py vertically; equal unless the crop rule
+                             stretches) and principal point (px, py) in its pixels, so
                              `geometry.project_points(X, a, e, theta, distance, px, py, 1, focal_px)`
                              maps object points onto the image
-  box_x1, box_y1, box_x2, box_y2   the object's tight projected box in image pixels (may extend
-                             past the image), truncated = 1 when it does
-  fill                       the jittered box's longer side over the image side
-  light_x, light_y, light_z, light_intensity, ambient   the view's lighting (camera frame)
-  background                 solid | gradient | noise | shapes | texture | photo
+  box_x1, box_y1, box_x2, box_y2   the object's tight visible box in image pixels (clipped at the
+                             photo border when truncated; occluders do not shrink it)
+  jitter_x1 .. jitter_y2     the jittered box the crop rule cut the image around
+  truncated                  1 when the photo border cuts the object (side in `truncate_side`)
+  occluded                   the fraction of the object's pixels hidden by distractors
+  light_x, light_y, light_z, light_intensity, ambient   the view's sun and sky level (camera frame)
+  background                 the background kind (see data_tools.backgrounds) or photo
   shadow                     darkening of the soft contact shadow under the object (0 = none)
-The masks (255 = object) threshold the anti-aliased coverage at one half.
+The masks (255 = object) threshold the anti-aliased coverage at one half and are the object's
+visible pixels (occluders and the photo border removed).
+
+Appearance factors (`APPEARANCE_FACTORS`), each on by default and off with `appearance_off`
+(for ablations): materials (textures and liveries, glossy reflections), shapes (smooth shading
+of curved surfaces), lighting (sun, sky, fill, occlusion), backgrounds (photo-like procedural
+scenes instead of the first generator's patterns), occluders, truncation, camera (blur, noise,
+JPEG, white balance, gamma).
 """
 
 from __future__ import annotations
@@ -44,15 +55,20 @@ from typing import Callable
 
 import numpy as np
 
+from data_tools.preprocess import DEFAULT_CROP_RULE, CropRule
 from data_tools.viewpoint_sampling import DISTRIBUTIONS
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+APPEARANCE_FACTORS = ("materials", "shapes", "lighting", "backgrounds", "occluders", "truncation",
+                      "camera")
 CATEGORIES = ("car", "chair")
 IMAGE_SIZES = (64, 128, 224)
 PHOTO_FRACTION = 0.8  # with --backgrounds, as RenderForCNN: 80 % photos, 20 % procedural
 SHADOW_FRACTION = 0.6  # views (seen from above) with a soft contact shadow under the object
-#: Second seed word of each random stream: [seed, TAG, instance(, view)].
+#: Second seed word of each random stream: [seed, TAG, instance(, view)]. Each appearance
+#: factor draws from its own stream, so switching one off never changes another's draws.
 TAG_SPLIT, TAG_INSTANCE, TAG_VIEW, TAG_MESH = 1, 2, 3, 4
+TAG_LIGHT, TAG_BACKGROUND, TAG_OCCLUDER, TAG_CAMERA = 5, 6, 7, 8
 NPY_BYTES = 48 * 2**20  # image bytes per .npy shard file at most
 
 
@@ -75,6 +91,9 @@ class SyntheticConfig:
     axes: str = "pascal"
     supersample: int = 2
     instances_per_part: int = 0  # 0 = about 512 images per part
+    crop_mode: str = DEFAULT_CROP_RULE.mode
+    crop_margin: float = DEFAULT_CROP_RULE.margin
+    appearance_off: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -91,7 +110,22 @@ class SyntheticConfig:
                              f"got {self.splits}")
         if self.supersample not in (1, 2, 3, 4):
             raise ValueError(f"supersample must be 1, 2, 3 or 4, got {self.supersample}")
+        unknown = sorted(set(self.appearance_off) - set(APPEARANCE_FACTORS))
+        if unknown:
+            raise ValueError(f"unknown appearance factor(s) {unknown}; choose from {APPEARANCE_FACTORS}")
+        CropRule(self.crop_mode, self.crop_margin)  # validates
         object.__setattr__(self, "splits", tuple(float(s) for s in self.splits))
+        object.__setattr__(self, "crop_margin", float(self.crop_margin))
+        object.__setattr__(self, "appearance_off",
+                           tuple(f for f in APPEARANCE_FACTORS if f in self.appearance_off))
+
+    @property
+    def crop_rule(self) -> CropRule:
+        return CropRule(self.crop_mode, self.crop_margin)
+
+    def uses(self, factor: str) -> bool:
+        """Whether appearance `factor` (one of APPEARANCE_FACTORS) is on."""
+        return factor not in self.appearance_off
 
     @property
     def part_instances(self) -> int:
@@ -99,7 +133,7 @@ class SyntheticConfig:
         return self.instances_per_part or max(1, -(-512 // self.views))
 
     def to_json(self) -> dict:
-        return asdict(self) | {"splits": list(self.splits)}
+        return asdict(self) | {"splits": list(self.splits), "appearance_off": list(self.appearance_off)}
 
 
 def part_name(part: int) -> str:
@@ -163,6 +197,7 @@ class BuildPlan:
             "seed": self.config.seed,
             "created_by": {"generator": "data_tools.synthetic", "version": GENERATOR_VERSION},
             "config": self.config.to_json(),
+            "crop_rule": self.config.crop_rule.to_json(),
             "camera": "PASCAL3D+ camera (data_tools.geometry.project_points) with focal 1 and "
                       "viewport = focal_px, principal point (px, py), in pixels of the stored image",
         }
@@ -227,7 +262,8 @@ def build_synthetic(config: SyntheticConfig, out_dir: Path, shard: int = 0, num_
     mine = [p for p in range(plan.n_parts) if p % num_shards == shard]
     todo = [p for p in mine if build and not part_is_complete(plan.out_dir, part_name(p))]
     photo_skipped = 0
-    banks = {"procedural": procedural_bank(config.seed, config.size)} if todo else {}
+    style = "photo" if config.uses("backgrounds") else "legacy"
+    banks = {"procedural": procedural_bank(config.seed, config.size, style=style)} if todo else {}
     if todo and config.backgrounds:
         banks["photo"], photo_skipped = photo_bank(Path(config.backgrounds), config.size,
                                                    config.seed, report=report)

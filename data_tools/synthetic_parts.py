@@ -15,15 +15,24 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from data_tools.appearance import part_materials, sample_lighting
+from data_tools.appearance import lighting_arguments, part_materials, sample_lighting
 from data_tools.backgrounds import add_contact_shadows, composite
 from data_tools.geometry import project_points
 from data_tools.meshes import MATERIALS, ObjectMesh
 from data_tools.synthetic import (
-    NPY_BYTES, PHOTO_FRACTION, SHADOW_FRACTION, TAG_INSTANCE, TAG_MESH, TAG_VIEW, BuildPlan,
+    NPY_BYTES, PHOTO_FRACTION, SHADOW_FRACTION, TAG_BACKGROUND, TAG_CAMERA, TAG_INSTANCE, TAG_LIGHT,
+    TAG_MESH, TAG_OCCLUDER, TAG_VIEW, BuildPlan,
     part_name, remove_stale_files,
 )
-from data_tools.viewpoint_sampling import frame_views, sample_framing, sample_viewpoint
+from data_tools.viewpoint_sampling import (
+    frame_views, replicate_beyond_border, sample_framing, sample_viewpoint,
+)
+
+#: Faces of one part within this angle shade smoothly (the `shapes` factor): curved bodies,
+#: tyres and seats read as round; sharper edges (a bumper's, a box's) stay crisp.
+SMOOTH_CREASE_DEG = 35.0
+#: Views with distractor objects in front of the object (the `occluders` factor).
+OCCLUDER_FRACTION = 0.25
 
 
 class PartBuilder:
@@ -48,7 +57,7 @@ class PartBuilder:
         if config.category == "car":
             from data_tools.procedural_car import random_car
 
-            return random_car(mesh_seed)
+            return random_car(mesh_seed, rounded=config.uses("shapes"))
         from data_tools.procedural_chair import random_chair
 
         return random_chair(mesh_seed)
@@ -83,42 +92,68 @@ class PartBuilder:
                 "cpu_seconds": time.process_time() - cpu_started}
 
     def render_instance(self, writer, instance: int, mesh: ObjectMesh) -> int:
-        """Render all views of one instance into `writer`; returns the number of images."""
+        """Render all views of one instance into `writer`; returns the number of images.
+
+        Order per view: render the crop (the crop rule's region, supersampled) -> contact shadow
+        on the background -> composite -> occluders -> photo border (truncation) -> camera.
+        """
         config = self.config
         vertices, faces, part_index = mesh.merged()
         # Colour by material (parts of one material share a colour): imported meshes may have
         # hundreds of parts, but there are only len(MATERIALS) materials.
         part_material = np.array([MATERIALS.index(p.material) for p in mesh.parts], dtype=np.int32)
         renderer = self.renderer
-        renderer.set_mesh(vertices, faces, part_material[part_index], closed=not self.plan.mesh_paths)
+        renderer.set_mesh(vertices, faces, part_material[part_index], closed=not self.plan.mesh_paths,
+                          crease_deg=SMOOTH_CREASE_DEG if config.uses("shapes") else 0.0)
         instance_rng = np.random.default_rng([config.seed, TAG_INSTANCE, instance])
-        colours, response = part_materials(list(MATERIALS), instance_rng)
-        renderer.set_materials(colours, response)
+        glossy = config.uses("materials")
+        colours, response = part_materials(list(MATERIALS), instance_rng, glossy=glossy)
+        textures = None
+        if glossy:
+            from data_tools.textures import material_textures
 
-        view_rngs = [np.random.default_rng([config.seed, TAG_VIEW, instance, v]) for v in range(config.views)]
+            textures = material_textures(list(MATERIALS), colours, instance_rng, category=config.category)
+            colours = np.ones_like(colours)  # the textures carry the colours
+        renderer.set_materials(colours, response, textures)
+
+        def streams(tag: int) -> list[np.random.Generator]:
+            return [np.random.default_rng([config.seed, tag, instance, v]) for v in range(config.views)]
+
+        view_rngs = streams(TAG_VIEW)
         viewpoints = [sample_viewpoint(config.distribution, config.category, rng, v)
                       for v, rng in enumerate(view_rngs)]
-        framings = [sample_framing(config.distribution, rng) for rng in view_rngs]
-        lights = [sample_lighting(rng) for rng in view_rngs]
-        backgrounds, kinds = self._backgrounds(view_rngs)
-        frames = frame_views(vertices, viewpoints, framings, config.size)
+        framings = [sample_framing(config.distribution, rng, truncation=config.uses("truncation"))
+                    for rng in view_rngs]
+        lights = [sample_lighting(rng, photo_like=config.uses("lighting"), environment=glossy)
+                  for rng in streams(TAG_LIGHT)]
+        background_rngs = streams(TAG_BACKGROUND)
+        backgrounds, kinds = self._backgrounds(background_rngs)
+        frames = frame_views(vertices, viewpoints, framings, config.size, config.crop_rule, faces)
 
         column = lambda items, name: np.array([getattr(x, name) for x in items])  # noqa: E731
         rgb, alpha = renderer.render_batch(
             column(viewpoints, "azimuth"), column(viewpoints, "elevation"), column(viewpoints, "theta"),
             column(viewpoints, "distance"), frames["px"], frames["py"], frames["focal_px"],
-            light_dir=np.stack([column(lights, "light_x"), column(lights, "light_y"),
-                                column(lights, "light_z")], 1),
-            light_intensity=column(lights, "intensity"), ambient=column(lights, "ambient"),
-            specular_scale=column(lights, "specular"),
-            colour_gain=np.stack([column(lights, "gain_r"), column(lights, "gain_g"),
-                                  column(lights, "gain_b")], 1))
-        shadows = self._contact_shadows(backgrounds, vertices, viewpoints, frames, view_rngs)
+            focal_y=frames["focal_py"], **lighting_arguments(lights))
+        shadows = self._contact_shadows(backgrounds, vertices, viewpoints, frames, background_rngs)
         images = composite(rgb, alpha, backgrounds)
         masks = np.where(alpha >= 128, 255, 0).astype(np.uint8)
-        size = config.size
-        truncated = ((frames["box_x1"] < -0.5) | (frames["box_y1"] < -0.5)
-                     | (frames["box_x2"] > size + 0.5) | (frames["box_y2"] > size + 0.5))
+        occluded = np.zeros(len(viewpoints))
+        if config.uses("occluders"):
+            from data_tools.occluders import add_occluders
+        if config.uses("camera"):
+            from data_tools.camera_effects import apply_camera_effects
+        occluder_rngs, camera_rngs = streams(TAG_OCCLUDER), streams(TAG_CAMERA)
+        for v, framing in enumerate(framings):
+            if config.uses("occluders"):
+                box = tuple(frames[k][v] for k in ("box_x1", "box_y1", "box_x2", "box_y2"))
+                images[v], masks[v], occluded[v] = add_occluders(
+                    images[v], masks[v], box, occluder_rngs[v], probability=OCCLUDER_FRACTION)
+            replicate_beyond_border(images[v], framing.truncate_side, frames["border"][v])
+            if framing.truncate_side:
+                masks[v] = self._cut_mask(masks[v], framing.truncate_side, frames["border"][v])
+            if config.uses("camera"):
+                images[v] = apply_camera_effects(images[v], camera_rngs[v])
         split = self.plan.splits[instance]
         for v, (view, framing, light) in enumerate(zip(viewpoints, framings, lights)):
             record = {
@@ -126,17 +161,29 @@ class PartBuilder:
                 "split": split, "source": "synthetic", "azimuth": view.azimuth,
                 "elevation": view.elevation, "theta": view.theta, "distance": view.distance,
                 "has_pose": 1, "view": v,
-                "focal_px": float(frames["focal_px"][v]), "px": float(frames["px"][v]),
-                "py": float(frames["py"][v]),
-                "box_x1": float(frames["box_x1"][v]), "box_y1": float(frames["box_y1"][v]),
-                "box_x2": float(frames["box_x2"][v]), "box_y2": float(frames["box_y2"][v]),
-                "truncated": int(truncated[v]), "fill": framing.fill,
+                **{key: float(frames[key][v]) for key in (
+                    "focal_px", "focal_py", "px", "py", "box_x1", "box_y1", "box_x2", "box_y2",
+                    "jitter_x1", "jitter_y1", "jitter_x2", "jitter_y2")},
+                "truncated": int(bool(framing.truncate_side)), "truncate_side": framing.truncate_side,
+                "occluded": float(occluded[v]),
                 "light_x": light.light_x, "light_y": light.light_y, "light_z": light.light_z,
                 "light_intensity": light.intensity, "ambient": light.ambient,
                 "background": kinds[v], "shadow": float(shadows[v]),
             }
             writer.add(images[v], record, mask=masks[v])
         return len(viewpoints)
+
+    @staticmethod
+    def _cut_mask(mask: np.ndarray, side: str, border: float) -> np.ndarray:
+        """The mask without the pixels beyond the photo border (they show no object)."""
+        centres = np.arange(mask.shape[0]) + 0.5
+        beyond = centres < border if side in ("left", "top") else centres > border
+        cut = mask.copy()
+        if side in ("left", "right"):
+            cut[:, beyond] = 0
+        else:
+            cut[beyond, :] = 0
+        return cut
 
     def _contact_shadows(self, backgrounds, vertices, viewpoints, frames, view_rngs) -> np.ndarray:
         """Darken the ground under the object (its bounding box's bottom face, projected) in
@@ -149,10 +196,12 @@ class PartBuilder:
                               for rng in view_rngs])
         strengths[np.array([v.elevation for v in viewpoints]) <= 0.0] = 0.0  # camera below ground
         if strengths.any():
-            footprints = project_points(
+            unit = project_points(
                 corners, np.array([v.azimuth for v in viewpoints]), np.array([v.elevation for v in viewpoints]),
                 np.array([v.theta for v in viewpoints]), np.array([v.distance for v in viewpoints]),
-                frames["px"], frames["py"], 1.0, frames["focal_px"])
+                0.0, 0.0, 1.0, 1.0)  # (N, 4, 2) unit camera
+            footprints = np.stack([unit[..., 0] * frames["focal_px"][:, None] + frames["px"][:, None],
+                                   unit[..., 1] * frames["focal_py"][:, None] + frames["py"][:, None]], -1)
             add_contact_shadows(backgrounds, footprints, strengths)
         return strengths
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from data_tools.dataset import GroupedDataset, read_manifest, read_records
+from data_tools.geometry import project_points
 from gl_support import needs_egl
 from data_tools.synthetic import SyntheticConfig, assign_splits, build_synthetic
 from data_tools.viewpoint_sampling import (
@@ -79,11 +80,12 @@ def test_records_match_the_rendered_masks(reference):
     dataset = GroupedDataset(reference[0])
     records = dataset.records
     for i in range(0, len(dataset), 3):
-        if records["truncated"][i]:
+        if records["truncated"][i] or records["occluded"][i] > 0:
             continue
         ys, xs = np.nonzero(dataset[i]["mask"])
         mask_box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        box = [records[k][i] for k in ("box_x1", "box_y1", "box_x2", "box_y2")]
+        # an inward-jittered box lets the object run past the crop: compare inside the image
+        box = np.clip([records[k][i] for k in ("box_x1", "box_y1", "box_x2", "box_y2")], 0, 64)
         assert np.max(np.abs(np.subtract(mask_box, box))) < 1.6, (i, mask_box, box)
 
 
@@ -190,16 +192,56 @@ def test_pascal_and_uniform_distributions():
     assert abs(np.mean(sin_e > 0.5) - 0.25) < 0.04  # uniform on the sphere: sin(e) uniform
 
 
-def test_framing_fills_the_crop_as_asked():
+def test_framing_is_the_crop_rule_around_the_jittered_box():
+    from data_tools.preprocess import CropRule, crop_box
+
     points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))
     views = [Viewpoint(30.0, 10.0, 5.0, 2.0), Viewpoint(200.0, 40.0, -10.0, 3.0)]
-    frames = frame_views(points, views, [Framing(0.8, 0, 0, 0, 0), Framing(0.6, 0, 0, 0, 0)], 64)
-    width = frames["box_x2"] - frames["box_x1"]
-    height = frames["box_y2"] - frames["box_y1"]
-    np.testing.assert_allclose(np.maximum(width, height), [0.8 * 64, 0.6 * 64])
-    np.testing.assert_allclose((frames["box_x1"] + frames["box_x2"]) / 2, 32.0)  # centred
-    framings = [sample_framing("pascal", np.random.default_rng([2, i])) for i in range(500)]
-    assert all(0.55 <= f.fill <= 0.95 and abs(f.shift_left) <= 0.5 for f in framings)
+    still = [Framing(0, 0, 0, 0), Framing(0.05, -0.02, 0.1, 0.0)]
+    for rule in (CropRule("pad", 0.1), CropRule("pad", 0.0), CropRule("stretch", 0.2)):
+        frames = frame_views(points, views, still, 64, rule)
+        for k in range(2):
+            jittered = [frames[f"jitter_{c}"][k] for c in ("x1", "y1", "x2", "y2")]
+            # Cutting the rule's region around the jittered box gives exactly the whole image.
+            np.testing.assert_allclose(crop_box(jittered, rule.margin, rule.mode), (0, 0, 64, 64), atol=1e-9)
+        # The box columns are the projected points' tight box in the image's pixels.
+        projected = np.stack([project_points(points, v.azimuth, v.elevation, v.theta, v.distance,
+                                             0.0, 0.0, 1.0, 1.0) for v in views])
+        xs = projected[..., 0] * frames["focal_px"][:, None] + frames["px"][:, None]
+        ys = projected[..., 1] * frames["focal_py"][:, None] + frames["py"][:, None]
+        np.testing.assert_allclose(frames["box_x1"], xs.min(1), atol=1e-9)
+        np.testing.assert_allclose(frames["box_y2"], ys.max(1), atol=1e-9)
+    pad = frame_views(points, views, still[:1] * 2, 64, CropRule("pad", 0.1))
+    width, height = pad["box_x2"] - pad["box_x1"], pad["box_y2"] - pad["box_y1"]
+    np.testing.assert_allclose(np.maximum(width, height), 64 / 1.2)  # margin 0.1 on each side
+    np.testing.assert_allclose((pad["box_x1"] + pad["box_x2"]) / 2, 32.0)  # centred
+    framings = [sample_framing("pascal", np.random.default_rng([2, i])) for i in range(2000)]
+    assert all(abs(f.shift_left) <= 0.5 for f in framings)
+    truncated = np.mean([bool(f.truncate_side) for f in framings])
+    assert 0.08 < truncated < 0.16
+    assert not any(f.truncate_side for f in (sample_framing("pascal", np.random.default_rng([2, i]),
+                                                            truncation=False) for i in range(300)))
+
+
+def test_truncation_clips_the_box_at_the_photo_border_and_replicates_it():
+    from data_tools.preprocess import CropRule
+    from data_tools.viewpoint_sampling import replicate_beyond_border
+
+    points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))
+    view = [Viewpoint(30.0, 10.0, 5.0, 2.0)]
+    whole = frame_views(points, view, [Framing(0, 0, 0, 0)], 64, CropRule("pad", 0.1))
+    cut = frame_views(points, view, [Framing(0, 0, 0, 0, "right", 0.25)], 64, CropRule("pad", 0.1))
+    # In the unit camera the visible box lost a quarter of its width on the right.
+    unit = lambda f, c: (f[c] - (f["px"] if "x" in c else f["py"])) / (f["focal_px"] if "x" in c else f["focal_py"])  # noqa: E731
+    full_w = unit(whole, "box_x2") - unit(whole, "box_x1")
+    np.testing.assert_allclose(unit(cut, "box_x2"), unit(whole, "box_x2") - 0.25 * full_w)
+    np.testing.assert_allclose(cut["border"], cut["box_x2"])
+    image = np.arange(64 * 64 * 3, dtype=np.int64).reshape(64, 64, 3) % 251
+    border = float(cut["border"][0])
+    replicated = replicate_beyond_border(image.copy(), "right", border)
+    last = int(np.floor(border - 0.5))
+    assert np.array_equal(replicated[:, : last + 1], image[:, : last + 1])
+    assert np.all(replicated[:, last + 1:] == image[:, last: last + 1])
 
 
 @needs_egl

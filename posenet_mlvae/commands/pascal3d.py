@@ -1,7 +1,7 @@
 """`posenet-mlvae pascal3d`: crop PASCAL3D+ (or ObjectNet3D) objects into a grouped dataset.
 
     posenet-mlvae pascal3d --root PASCAL3D+_release1.1 --category car --category chair \
-        --size 64 --out data/pascal3d [--grouping cad_index|singletons] [--margin 0.0] \
+        --size 64 --out data/pascal3d [--grouping cad_index|singletons] [--margin 0.1] \
         [--resize pad|stretch] [--jitter N] [--flip] [--workers N]
 
 Splits follow the standard protocol (data_tools/pascal3d.py): test = clean VOC2012 val objects,
@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 
+from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", required=True, metavar="DIR",
@@ -23,16 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=64, help="crop side in pixels")
     parser.add_argument("--grouping", default="cad_index", choices=("cad_index", "singletons"),
                         help="ML-VAE groups: objects sharing (split, class, CAD sub-type), or one per object")
-    parser.add_argument("--margin", type=float, default=0.0,
-                        help="context around the box, as a fraction of its side on each side")
-    parser.add_argument("--resize", default="pad", choices=("pad", "stretch"),
-                        help="pad: square crop, border replicated; stretch: anisotropic resize (RenderForCNN)")
+    parser.add_argument("--margin", type=float, default=DEFAULT_CROP_RULE.margin,
+                        help="context around the box, as a fraction of its side on each side "
+                             f"(default {DEFAULT_CROP_RULE.margin:g}, the crop rule `render` uses)")
+    parser.add_argument("--resize", default=DEFAULT_CROP_RULE.mode, choices=CROP_MODES,
+                        help="pad: square crop, border replicated; stretch: anisotropic resize "
+                             f"(RenderForCNN); default {DEFAULT_CROP_RULE.mode}")
     parser.add_argument("--jitter", type=int, default=0, metavar="N",
                         help="extra crops per training object with each box side moved by up to 1/6")
     parser.add_argument("--flip", action="store_true",
                         help="add mirrored training crops labelled (360-a, e, -theta)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="processes for indexing and cropping (default: CPU cores, at most 8)")
+    add_workers_argument(parser, "processes for indexing and cropping")
     parser.add_argument("--layout", default="auto", choices=("auto", "pascal3d", "objectnet3d"),
                         help="dataset layout (auto: ObjectNet3D when ROOT has Image_sets/train.txt and no PASCAL/)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the box jitter")
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from data_tools.pascal3d import default_workers, index_dataset
+    from data_tools.pascal3d import index_dataset
     from data_tools.pascal3d_build import CropConfig, build_dataset
     from posenet_mlvae import __version__
 
@@ -69,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = CropConfig(size=args.size, margin=args.margin, resize=args.resize, jitter=args.jitter,
                             flip=args.flip, grouping=args.grouping, seed=args.seed)
-        index = index_dataset(args.root, args.category, workers=args.workers,
+        workers = resolve_workers(args.workers)
+        index = index_dataset(args.root, args.category, workers=workers,
                               progress=not args.no_progress, layout=args.layout)
-        workers = default_workers() if args.workers is None else args.workers
         result = build_dataset(index, args.out, config, workers=workers, progress=not args.no_progress,
                                created_by={"command": "posenet-mlvae pascal3d", "version": __version__,
                                            "categories": list(index.categories)})

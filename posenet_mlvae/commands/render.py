@@ -14,7 +14,10 @@ complete.
 from __future__ import annotations
 
 import argparse
-import os
+
+from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.synthetic import APPEARANCE_FACTORS
+from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +45,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--merge", action="store_true",
                         help="only join the finished shards into DIR/records.csv and manifest.json "
                              "(with --num-shards > 1: build --shard first, then merge)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="rendering processes (default: CPU cores, at most 8)")
+    add_workers_argument(parser, "rendering processes")
     parser.add_argument("--instances-per-part", type=int, default=0,
-                        help="instances per resumable part (0 = about 1024 images per part)")
+                        help="instances per resumable part (0 = about 512 images per part)")
+    parser.add_argument("--crop-mode", default=DEFAULT_CROP_RULE.mode, choices=CROP_MODES,
+                        help="the crop rule's mode (the same rule `pascal3d` crops and `predict` applies): "
+                             f"pad (square around the box) or stretch; default {DEFAULT_CROP_RULE.mode}")
+    parser.add_argument("--crop-margin", type=float, default=DEFAULT_CROP_RULE.margin,
+                        help="the crop rule's margin around the object box, a fraction of its side "
+                             f"(default {DEFAULT_CROP_RULE.margin:g})")
+    parser.add_argument("--appearance-off", action="append", default=[], choices=APPEARANCE_FACTORS,
+                        metavar="FACTOR",
+                        help="switch an appearance factor off (repeatable, for ablations): "
+                             + ", ".join(APPEARANCE_FACTORS))
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -70,14 +82,16 @@ def run(args: argparse.Namespace) -> int:
     from data_tools.contact_sheet import dataset_contact_sheet, write_png
     from data_tools.synthetic import SyntheticConfig, build_synthetic
 
-    workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)
+    workers = resolve_workers(args.workers)
     merge_only = args.merge and args.num_shards == 1
     try:
         config = SyntheticConfig(
             category=args.category, instances=args.instances, views=args.views, size=args.size,
             distribution=args.distribution, splits=tuple(args.splits), seed=args.seed,
             backgrounds=args.backgrounds, meshes=args.meshes, axes=args.axes,
-            supersample=args.supersample, instances_per_part=args.instances_per_part)
+            supersample=args.supersample, instances_per_part=args.instances_per_part,
+            crop_mode=args.crop_mode, crop_margin=args.crop_margin,
+            appearance_off=tuple(args.appearance_off))
         summary = build_synthetic(
             config, Path(args.out), shard=args.shard, num_shards=args.num_shards,
             progress=not args.no_progress, workers=workers, merge=args.merge or args.num_shards == 1,
