@@ -9,7 +9,6 @@ Everything lands in one folder (default runs/demo); nothing is downloaded.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from data_tools.atomic_write import atomic_write_bytes, atomic_write_image, atomic_write_json
 
 #: Seconds kept for everything after training (evaluation, export, prediction, timing).
 AFTER_TRAINING_S = 60.0
@@ -94,13 +95,10 @@ def predict_samples(config: DemoConfig, model_path: Path, main_dir: Path, out_di
     rng = np.random.default_rng(config.seed)
     rows = np.sort(rng.choice(len(test), size=min(config.predict_images, len(test)), replace=False))
     images_dir, overlay_dir = out_dir / "images", out_dir / "overlays"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    overlay_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for row in rows:
         path = images_dir / f"test_{int(test.records['index'][row]):06d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(test.images([row])[0], cv2.COLOR_RGB2BGR))
-        paths.append(path)
+        paths.append(atomic_write_image(path, test.images([row])[0]))
     estimator = PoseEstimator(model_path, providers=None if config.device == "cuda" else ["CPUExecutionProvider"])
     predictions = estimator.predict([str(p) for p in paths])
     results = []
@@ -113,8 +111,7 @@ def predict_samples(config: DemoConfig, model_path: Path, main_dir: Path, out_di
         box = None if len(xs) == 0 else (xs.min() * scale, ys.min() * scale, (xs.max() + 1) * scale,
                                          (ys.max() + 1) * scale)
         drawn = draw_pose(big, p.azimuth, p.elevation, p.theta, box=box, extent=typical_extent(config.category))
-        overlay = overlay_dir / path.name
-        cv2.imwrite(str(overlay), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        overlay = atomic_write_image(overlay_dir / path.name, drawn)
         results.append({"image": str(path), "overlay": str(overlay), "true": true,
                         "predicted": [p.azimuth, p.elevation, p.theta], "confidence": p.confidence,
                         "error_deg": error})
@@ -233,8 +230,8 @@ def run_demo(config: DemoConfig) -> int:
                "table": [{"name": n, "value": v, "target": t} for n, v, t in rows],
                "ort_vs_torch_batch1": speed, "stages_s": stages, "total_s": total,
                "predictions": predictions}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    shutil.copyfile(eval_dir / "metrics.json", out / "metrics.json")
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_bytes(out / "metrics.json", (eval_dir / "metrics.json").read_bytes())
 
     _say(f"summary ({config.category}, {total / 60:.1f} min on {config.device}; "
          + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
