@@ -236,7 +236,7 @@ def rounded_body(rings: np.ndarray, iterations: int = 2) -> np.ndarray:
     side profile (a rounder body: curved roof, bonnet and flanks) with the same silhouette
     landmarks (nose, cowl, roof, deck and tail stay where they were, slightly eased)."""
     smooth = _chaikin(rings, axis=1, closed=True, iterations=iterations)
-    return _chaikin(smooth, axis=0, closed=False, iterations=iterations)
+    return _chaikin(smooth, axis=0, closed=False, iterations=max(1, iterations - 1))
 
 
 def _ring_at(rings: np.ndarray, ys: np.ndarray, y: float) -> np.ndarray:

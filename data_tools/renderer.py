@@ -66,15 +66,8 @@ out vec3 v_normal;            // camera-frame normal
 out vec3 v_object;            // object-frame position (texture coordinates)
 out vec3 v_object_normal;
 flat out int v_part;
-flat out vec4 v_light;        // direction toward the sun (camera frame), intensity
-flat out vec4 v_shade;        // ambient, specular scale, environment strength, occlusion strength
-flat out vec3 v_gain;
-flat out vec3 v_sun;
-flat out vec3 v_sky;
-flat out vec3 v_ground;
-flat out vec4 v_fill;         // direction toward the fill light, intensity
-flat out vec3 v_fill_colour;
-flat out vec3 v_up;           // the object frame's +z (world up) in the camera frame
+flat out int v_view;          // the fragment shader reads the view's lighting itself: few
+                              // varyings keep llvmpipe's per-triangle setup cheap
 out float gl_ClipDistance[4];
 
 void main() {{
@@ -105,15 +98,7 @@ void main() {{
     v_object = in_position;
     v_object_normal = in_normal;
     v_part = int(in_part + 0.5);
-    v_light = u_view[base + 5];
-    v_shade = vec4(shade.x, shade.y, shade.w, u_view[base + 8].w);
-    v_gain = u_view[base + 7].xyz;
-    v_sun = u_view[base + 8].xyz;
-    v_sky = u_view[base + 9].xyz;
-    v_ground = u_view[base + 10].xyz;
-    v_fill = u_view[base + 11];
-    v_fill_colour = u_view[base + 12].xyz;
-    v_up = vec3(rows[0].z, rows[1].z, rows[2].z);
+    v_view = gl_InstanceID;
 }}
 """
 
@@ -123,6 +108,8 @@ void main() {{
 _FRAGMENT_SHADER = f"""
 #version 330
 #define MAX_PARTS {MAX_PARTS}
+#define MAX_VIEWS {MAX_VIEWS}
+uniform vec4 u_view[MAX_VIEWS * {_SLOTS}];
 uniform vec3 u_colour[MAX_PARTS];
 uniform vec4 u_material[MAX_PARTS];   // specular strength, shininess, emission, reflectivity
 uniform sampler2DArray u_textures;     // one albedo layer per part
@@ -132,16 +119,13 @@ in vec3 v_normal;
 in vec3 v_object;
 in vec3 v_object_normal;
 flat in int v_part;
-flat in vec4 v_light;
-flat in vec4 v_shade;
-flat in vec3 v_gain;
-flat in vec3 v_sun;
-flat in vec3 v_sky;
-flat in vec3 v_ground;
-flat in vec4 v_fill;
-flat in vec3 v_fill_colour;
-flat in vec3 v_up;
+flat in int v_view;
 out vec4 f_colour;
+vec4 v_light;        // direction toward the sun (camera frame), intensity
+vec4 v_shade;        // ambient, specular scale, environment strength, occlusion strength
+vec3 v_gain, v_sun, v_sky, v_ground, v_fill_colour;
+vec4 v_fill;         // direction toward the fill light, intensity
+vec3 v_up;           // the object frame's +z (world up) in the camera frame
 
 vec3 triplanar(vec3 q, vec3 n) {{
     // The projection along the normal's dominant axis (one texture fetch per pixel: blending
@@ -169,6 +153,16 @@ vec3 environment(vec3 r) {{
 }}
 
 void main() {{
+    int base = v_view * {_SLOTS};
+    v_light = u_view[base + 5];
+    v_shade = vec4(u_view[base + 6].x, u_view[base + 6].y, u_view[base + 6].w, u_view[base + 8].w);
+    v_gain = u_view[base + 7].xyz;
+    v_sun = u_view[base + 8].xyz;
+    v_sky = u_view[base + 9].xyz;
+    v_ground = u_view[base + 10].xyz;
+    v_fill = u_view[base + 11];
+    v_fill_colour = u_view[base + 12].xyz;
+    v_up = vec3(u_view[base].z, u_view[base + 1].z, u_view[base + 2].z);
     vec3 to_eye = normalize(-v_cam);
     vec3 n = normalize(v_normal);
     vec3 n_object = normalize(v_object_normal);
