@@ -35,13 +35,18 @@ OUTPUTS_DOC = ("azimuth (N,) deg in [0, 360); elevation (N,) deg; theta (N,) deg
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to export. crop_mode/crop_margin must match how the training crops were made."""
+    """How to export.
+
+    crop_mode/crop_margin: the crop rule recorded in the metadata, which must match how the
+    training crops were made; None takes it from the checkpoint (`checkpoint["crop_rule"]`),
+    falling back to `data_tools.preprocess.DEFAULT_CROP_RULE` for checkpoints without one.
+    """
 
     fp16: bool = False
     opset: int | None = None
     with_decoder: bool = False
-    crop_mode: str = "pad"
-    crop_margin: float = 0.0
+    crop_mode: str | None = None
+    crop_margin: float | None = None
     parity_images: int = 8  # images for the batch-N parity check (batch 1 is checked too)
     parity_data: str = ""  # grouped dataset dir for parity images; "" = the checkpoint's data
 
@@ -50,6 +55,8 @@ class ExportOptions:
 class ExportResult:
     model_path: Path
     precision: str
+    crop_rule: preprocess.CropRule  # recorded in the metadata
+    crop_rule_source: str  # where the rule came from: see resolve_crop_rule
     parity: list[dict[str, Any]]  # one report per checked batch size, for the file written
     parity_source: str  # where the parity images came from
     fp32_parity: list[dict[str, Any]] = field(default_factory=list)  # --fp16: the fp32 reference
@@ -57,12 +64,34 @@ class ExportResult:
     decoder_parity: dict[str, Any] | None = None
 
 
-def model_metadata(inference_metadata: dict[str, Any], options: ExportOptions) -> dict[str, str]:
+def resolve_crop_rule(checkpoint_rule: dict[str, Any] | None, mode: str | None = None,
+                      margin: float | None = None) -> tuple[preprocess.CropRule, str]:
+    """The crop rule to record and where it came from.
+
+    checkpoint_rule: `checkpoint.get("crop_rule")` ({"mode", "margin"}, None for checkpoints
+    made before rules were recorded); mode/margin: explicit overrides (None: keep). Returns
+    (rule, source) with source "checkpoint", "default" (DEFAULT_CROP_RULE), "flags", or one of
+    the first two + " + flags". ValueError for a mode or margin CropRule refuses.
+    """
+    stored = preprocess.CropRule.from_json(checkpoint_rule)
+    base = stored or preprocess.DEFAULT_CROP_RULE
+    rule = preprocess.CropRule(base.mode if mode is None else mode,
+                               base.margin if margin is None else margin)
+    source = "checkpoint" if stored is not None else "default"
+    if mode is not None and margin is not None:
+        source = "flags"
+    elif mode is not None or margin is not None:
+        source += " + flags"
+    return rule, source
+
+
+def model_metadata(inference_metadata: dict[str, Any], options: ExportOptions,
+                   crop_rule: preprocess.CropRule) -> dict[str, str]:
     """The ONNX metadata_props: preprocessing contract, angle convention, provenance."""
     from posenet_mlvae import __version__
 
-    metadata = preprocessing_metadata(inference_metadata["image_size"], options.crop_mode,
-                                      options.crop_margin)
+    metadata = preprocessing_metadata(inference_metadata["image_size"], crop_rule.mode,
+                                      crop_rule.margin)
     metadata.update({
         "angle_convention": ANGLE_CONVENTION,
         "outputs": OUTPUTS_DOC,
@@ -156,17 +185,20 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path,
     enforced, so a float16 file is only written for a model that exports correctly; the fp16
     file's own parity is reported, not enforced.
     """
+    from posenet_mlvae.checkpoint import read_checkpoint
     from posenet_mlvae.inference import OUTPUT_NAMES, load_decoder_module, load_inference_module
 
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)
     module, info = load_inference_module(checkpoint_path)
-    metadata = model_metadata(info, options)
+    crop_rule, crop_rule_source = resolve_crop_rule(
+        read_checkpoint(checkpoint_path).get("crop_rule"), options.crop_mode, options.crop_margin)
+    metadata = model_metadata(info, options, crop_rule)
     images, source = parity_inputs(checkpoint_path, info["image_size"], options.parity_images,
                                    options.parity_data)
     fp32_reports: list[dict[str, Any]] = []
     if options.fp16:
         with tempfile.TemporaryDirectory() as scratch:
-            fp32_metadata = model_metadata(info, replace(options, fp16=False))
+            fp32_metadata = model_metadata(info, replace(options, fp16=False), crop_rule)
             fp32_reports = _checked_export(module, (images,), Path(scratch) / "fp32.onnx",
                                            OUTPUT_NAMES, fp32_metadata, options, fp16=False)
     reports = _checked_export(module, (images,), out_path, OUTPUT_NAMES, metadata, options,
@@ -188,6 +220,7 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path,
                                          decoder_metadata, options, fp16=options.fp16,
                                          input_names=("mu_obs", "mu_group"),
                                          value_tolerance=DECODER_PIXEL_TOLERANCE)[-1]
-    return ExportResult(model_path=out_path, precision=metadata["precision"], parity=reports,
+    return ExportResult(model_path=out_path, precision=metadata["precision"],
+                        crop_rule=crop_rule, crop_rule_source=crop_rule_source, parity=reports,
                         parity_source=source, fp32_parity=fp32_reports,
                         decoder_path=decoder_path, decoder_parity=decoder_report)

@@ -1,0 +1,61 @@
+"""An exported pose model in the demo's format, for tests of what runs an exported model.
+
+`exported_pose_model(tmp_path_factory)` saves the default-config network (seeded random
+weights) as a checkpoint that records a crop rule, and exports it with `posenet-mlvae export`
+(with `--web site` when onnxruntime-web is installed): model.onnx, the demo's graph and
+metadata. A random network's angles barely depend on the image, and a parity check on constant
+outputs cannot fail, so the observation head is scaled up: the angles then move by about
+0.1 deg when every pixel changes by one level. Built once per test session (the export takes
+about 15 s) under pytest's base temporary folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The crop rule the checkpoint records; export must take it as its default (not DEFAULT_CROP_RULE).
+CHECKPOINT_CROP_RULE = {"mode": "pad", "margin": 0.15}
+#: Factor on the observation head's weights that makes the angles depend on the image.
+OBS_HEAD_GAIN = 1000.0
+
+
+def exported_pose_model(tmp_path_factory) -> Path:
+    """Folder with best.pt, model.onnx, export.log and (when `make web` ran) site/."""
+    folder = tmp_path_factory.getbasetemp() / "exported-pose-model"
+    if (folder / "export.log").is_file():  # written last: the export finished
+        return folder
+    import contextlib
+    import io
+
+    import torch
+
+    from data_tools.atomic_write import atomic_write_text
+    from export.web_page import page_assets
+    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.cli import main
+    from posenet_mlvae.config import ModelConfig, to_dict
+    from posenet_mlvae.model import build_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    config = ModelConfig()
+    model = build_model(config)
+    with torch.no_grad():
+        for parameter in model.obs_head.parameters():
+            parameter.mul_(OBS_HEAD_GAIN)
+    save_checkpoint(folder / "best.pt", {"model_config": to_dict(config),
+                                         "metadata": {"image_size": 64, "categories": ["car"]},
+                                         "crop_rule": CHECKPOINT_CROP_RULE,
+                                         "model": model.state_dict()})
+    argv = ["export", "--checkpoint", str(folder / "best.pt"), "--out", str(folder / "model.onnx")]
+    try:
+        page_assets()
+        argv += ["--web", str(folder / "site")]
+    except ValueError:  # onnxruntime-web not installed: the model alone
+        pass
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        code = main(argv)
+    assert code == 0, log.getvalue()
+    atomic_write_text(folder / "export.log", log.getvalue())
+    return folder
