@@ -34,6 +34,10 @@ class ModelConfig:
         its group's content posteriors, the ML-VAE of the paper) or "others" (the product of its
         group-mates' posteriors only, leave-one-out; a group of one uses its own), which makes the
         content a view-invariant description of the instance. Test time always uses the means.
+    mirror_average: at test time (evaluation, validation, the exported model) each pose averages
+        the image's with its horizontal mirror's by the flip rule (posenet_mlvae.pose_head). Right
+        for left-right symmetric objects (cars, chairs); `train` turns it off with --no-flip or
+        --asymmetric-categories.
     content_dim is small (8) on purpose: the group objective charges the content KL once per
     group, so a wide content latent also soaks up per-view detail (the average over a group of
     per-image codes can superpose several views); with 8 dimensions an MLP probe recovers the
@@ -52,6 +56,7 @@ class ModelConfig:
     azimuth_bins: int = 24
     imagenet_weights: str = ""
     decode_from: str = "group"
+    mirror_average: bool = True
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:

@@ -41,18 +41,34 @@ class EncodedPose(NamedTuple):
     logvar_content: Optional[torch.Tensor]
 
 
-def decode_pose(model: PoseMLVAE, mu_obs: torch.Tensor) -> PoseDecoded:
+def decode_pose(model: PoseMLVAE, mu_obs: torch.Tensor, mu_obs_mirrored: torch.Tensor | None = None) -> PoseDecoded:
     """Observation latent means (N, D_obs) -> angles (degrees), rotation (N, 3, 3), confidence (N,).
 
     The pose head reads the posterior MEAN (in training too), so this is what every caller sees.
+    With the latent means of the horizontally mirrored images, the head's outputs for both are
+    averaged by the flip rule first (`PoseHead.average_with_mirror`).
     """
-    return model.pose_head.decode(model.pose_head(mu_obs))
+    logits = model.pose_head(mu_obs)
+    if mu_obs_mirrored is not None:
+        logits = model.pose_head.average_with_mirror(logits, model.pose_head(mu_obs_mirrored))
+    return model.pose_head.decode(logits)
+
+
+def uses_mirror_average(model: PoseMLVAE) -> bool:
+    """Whether poses average each image with its mirror: models of left-right symmetric objects
+    (ModelConfig.mirror_average, off for runs with asymmetric categories or without flips)."""
+    return bool(getattr(model, "config", None) is not None and model.config.mirror_average)
 
 
 def encode_pose(model: PoseMLVAE, images: torch.Tensor) -> EncodedPose:
-    """images (N, 3, H, W) in [0, 1], each its own group -> `EncodedPose` (no sampling)."""
+    """images (N, 3, H, W) in [0, 1], each its own group -> `EncodedPose` (no sampling).
+
+    Pose: averaged with the horizontally mirrored images' when the model says so
+    (`uses_mirror_average`); the latents returned are the images' own.
+    """
     mu_obs, logvar_obs, mu_content, logvar_content = model.encode(images)
-    return EncodedPose(decode_pose(model, mu_obs), mu_obs, logvar_obs, mu_content, logvar_content)
+    mirrored = model.encode(torch.flip(images, dims=[3]))[0] if uses_mirror_average(model) else None
+    return EncodedPose(decode_pose(model, mu_obs, mirrored), mu_obs, logvar_obs, mu_content, logvar_content)
 
 
 def pose_angles(pose: PoseDecoded) -> torch.Tensor:

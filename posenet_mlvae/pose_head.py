@@ -15,6 +15,12 @@ Representation, and why:
 - Confidence: the softmax probability mass of the chosen azimuth bin and its two neighbours,
   in [0, 1]: near 1 when the head is sure of the azimuth within +-22.5 deg, near 0.5 when it
   hesitates between front and rear.
+- Mirror averaging (`average_with_mirror`): the head's outputs for an image and for its
+  horizontal mirror, the mirror's mapped back by the flip rule (a, e, theta) -> (360 - a, e,
+  -theta), averaged (azimuth as probabilities). For a left-right symmetric object both are
+  estimates of one pose; their average is more accurate, and the confidence of the average
+  ranks errors far better off-domain (on photo-like crops a single view's softmax is sure of
+  many front/rear flips; the mirror often disagrees).
 The rotation matrix is `data_tools.geometry.viewpoint_to_rotation` of the decoded angles.
 All decode ops (argmax, gather, softmax, sin/cos) export to ONNX.
 """
@@ -73,6 +79,22 @@ class PoseHead(nn.Module):
     def forward(self, mu_obs: torch.Tensor) -> PoseLogits:
         h = self.mlp(mu_obs)  # (N, hidden)
         return PoseLogits(self.azimuth_logits(h), self.azimuth_offset(h), self.angles(h))
+
+    def average_with_mirror(self, logits: PoseLogits, mirrored: PoseLogits) -> PoseLogits:
+        """The outputs for images averaged with those for their horizontal mirrors, the mirror's
+        mapped back by the flip rule: bin k <-> bin -k with its offset negated, elevation kept,
+        theta negated. Azimuth bins are averaged as probabilities (returned as log-probabilities,
+        which `decode` treats like logits)."""
+        mirror_bins = torch.remainder(-torch.arange(self.bins, device=logits.azimuth_logits.device), self.bins)
+        probs = torch.softmax(logits.azimuth_logits.float(), dim=1)
+        probs_mirror = torch.softmax(mirrored.azimuth_logits.float(), dim=1)[:, mirror_bins]
+        offset = 0.5 * (logits.azimuth_offset.float() - mirrored.azimuth_offset.float()[:, mirror_bins])
+        # theta -> -theta in standardised units: x' = (-(mean + std x) - mean) / std
+        mean, std = self.angle_mean[1], self.angle_std[1]
+        mirror_angles = mirrored.angles_std.float()
+        theta_back = (-(mean + std * mirror_angles[:, 1]) - mean) / std
+        angles = 0.5 * (logits.angles_std.float() + torch.stack([mirror_angles[:, 0], theta_back], dim=1))
+        return PoseLogits(torch.log(0.5 * (probs + probs_mirror) + 1e-12), offset, angles)
 
     def decode(self, logits: PoseLogits) -> PoseDecoded:
         """Angles in degrees, the rotation matrix and the confidence from the raw outputs."""

@@ -17,7 +17,7 @@ import torch
 from eval.metrics import summarize, viewpoint_errors_deg
 from posenet_mlvae.data import SplitData, make_batch
 from posenet_mlvae.distributed import all_gather_objects
-from posenet_mlvae.inference import decode_pose, pose_angles
+from posenet_mlvae.inference import decode_pose, pose_angles, uses_mirror_average
 from posenet_mlvae.losses import mlvae_loss
 
 
@@ -61,7 +61,8 @@ def validate(model: torch.nn.Module, data: SplitData, device: torch.device, loss
         labelled = batch.has_pose.cpu().numpy()
         pose_sum += float(terms.pose) * int(labelled.sum())
         pose_n += int(labelled.sum())
-        pred = pose_angles(decode_pose(model, output.mu_obs)).double().cpu().numpy()  # (B, 3)
+        mirrored = model.encode(torch.flip(batch.images, dims=[3]))[0] if uses_mirror_average(model) else None
+        pred = pose_angles(decode_pose(model, output.mu_obs, mirrored)).double().cpu().numpy()  # (B, 3)
         err = viewpoint_errors_deg(*pred.T, batch.azimuth.cpu().numpy(), batch.elevation.cpu().numpy(),
                                    batch.theta.cpu().numpy())
         errors.append(np.asarray(err)[labelled])

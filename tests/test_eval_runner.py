@@ -65,13 +65,16 @@ def _evaluate(*args) -> int:
 
 
 def _one_image_at_a_time(model, root):
-    """Reference: each test image alone through encoder and pose head; errors and confidences."""
+    """Reference: each test image alone (and its mirror, the model's mirror average) through
+    encoder and pose head; errors and confidences."""
     dataset = GroupedDataset(root, split="test")
     errors, confidence = [], []
     with torch.no_grad():
         for i in range(len(dataset)):
-            mu_obs = model.encode(torch.from_numpy(to_model_input(dataset.images([i]))))[0]
-            pose = model.pose_head.decode(model.pose_head(mu_obs))
+            image = torch.from_numpy(to_model_input(dataset.images([i])))
+            head = model.pose_head
+            own, mirrored = (head(model.encode(x)[0]) for x in (image, torch.flip(image, dims=[3])))
+            pose = head.decode(head.average_with_mirror(own, mirrored) if model.config.mirror_average else own)
             record = {k: dataset.records[k][i] for k in ("azimuth", "elevation", "theta")}
             errors.append(float(viewpoint_errors_deg(float(pose.azimuth), float(pose.elevation), float(pose.theta),
                                                      record["azimuth"], record["elevation"], record["theta"])))

@@ -374,10 +374,16 @@ def test_real_model_parity_and_metadata(real_export):
 
     image = drawn_scene(11, 120, 90)
     [prediction] = PoseEstimator(path).predict(image, boxes=(10, 20, 80, 100))
-    crop = preprocess.crop_to_square(image, box=(10, 20, 80, 100), margin=0.0, size=64)
+    # the predictor crops by the rule in the metadata (the default rule: margin 0.1) ...
+    assert float(metadata["crop_margin"]) == preprocess.DEFAULT_CROP_RULE.margin
+    crop = preprocess.crop_to_square(image, box=(10, 20, 80, 100), margin=float(metadata["crop_margin"]),
+                                     mode=metadata["crop_mode"], size=64)
     expected = torch_angles(module, preprocess.to_model_input(crop))[0]
     assert angle_difference_deg([prediction.azimuth, prediction.elevation, prediction.theta],
                                 expected).max() <= 0.01
+    # ... and another margin's crop is a different input: this check can fail
+    other = preprocess.crop_to_square(image, box=(10, 20, 80, 100), margin=0.0, size=64)
+    assert not np.array_equal(other, crop)
 
 
 def test_real_decoder_export(real_export):

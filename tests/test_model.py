@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from dataclasses import replace
+
 import torch
 
 from data_tools.geometry import viewpoint_to_rotation
@@ -166,8 +168,13 @@ def test_inference_module_matches_model_and_treats_images_alone():
         azimuth, elevation, theta, rotation, confidence, mu_obs, mu_group = inference(images)
         single = inference(images[2:3])
         output = model(images, None)
-        decoded = model.pose_head.decode(output.pose)
+        mirrored = model(torch.flip(images, dims=[3]), None)
+        decoded = model.pose_head.decode(model.pose_head.average_with_mirror(output.pose, mirrored.pose))
+        plain = PoseInference(build_model(replace(TINY, mirror_average=False)).eval())
+        plain.model.load_state_dict(model.state_dict())
+        plain_azimuth = plain(images)[0]
     torch.testing.assert_close(azimuth, decoded.azimuth)
+    torch.testing.assert_close(plain_azimuth, model.pose_head.decode(output.pose).azimuth)
     torch.testing.assert_close(mu_group, output.mu_content)  # a group of one = its own posterior
     torch.testing.assert_close(single[0], azimuth[2:3])
     assert rotation.shape == (5, 3, 3) and ((confidence >= 0) & (confidence <= 1)).all()
@@ -229,3 +236,45 @@ def test_decode_from_others_decodes_each_member_from_its_group_mates():
     assert grad[0].abs().max() < 1e-8 < grad[1].abs().max()  # rounding leaves ~1e-11
     with pytest.raises(ValueError, match="decode_from"):
         ModelConfig(decode_from="self")
+
+
+def _flip_of(head, logits):
+    """The outputs an exactly mirror-equivariant head gives for the mirrored image."""
+    bins = head.bins
+    mirror = torch.remainder(-torch.arange(bins), bins)
+    mean, std = head.angle_mean[1], head.angle_std[1]
+    angles = logits.angles_std.clone()
+    angles[:, 1] = (-(mean + std * angles[:, 1]) - mean) / std
+    return type(logits)(logits.azimuth_logits[:, mirror], -logits.azimuth_offset[:, mirror], angles)
+
+
+def test_mirror_average_of_an_equivariant_pair_is_the_pose_itself():
+    torch.manual_seed(3)
+    head = build_model(TINY).pose_head
+    head.set_angle_statistics(torch.tensor([5.0, 15.0, 25.0]), torch.tensor([-8.0, 2.0, 9.0]))
+    logits = type(head(torch.zeros(1, TINY.obs_dim)))(torch.randn(6, head.bins) * 3,
+                                                      torch.rand(6, head.bins) - 0.5, torch.randn(6, 2))
+    alone = head.decode(logits)
+    averaged = head.decode(head.average_with_mirror(logits, _flip_of(head, logits)))
+    for a, b in zip(alone[:4], averaged[:4]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(alone.confidence, averaged.confidence, atol=1e-5, rtol=1e-5)
+
+
+def test_mirror_average_reads_the_mirror_by_the_flip_rule():
+    # The image's own outputs are uninformative; the mirror is sure of azimuth 60 and theta 10:
+    # the average must say 360 - 60 = 300 and theta half of (own 0) + (-10).
+    head = build_model(TINY).pose_head
+    head.angle_mean.copy_(torch.tensor([10.0, 0.0]))
+    head.angle_std.copy_(torch.tensor([20.0, 10.0]))
+    bins = head.bins
+    own = type(head(torch.zeros(1, TINY.obs_dim)))(torch.zeros(1, bins), torch.zeros(1, bins),
+                                                   torch.tensor([[0.0, 0.0]]))
+    sure = torch.full((1, bins), -30.0)
+    sure[0, round(60 / head.bin_width)] = 0.0
+    mirror = type(own)(sure, torch.zeros(1, bins), torch.tensor([[1.0, 1.0]]))
+    decoded = head.decode(head.average_with_mirror(own, mirror))
+    torch.testing.assert_close(decoded.azimuth, torch.tensor([300.0]))
+    torch.testing.assert_close(decoded.theta, torch.tensor([-5.0]))
+    torch.testing.assert_close(decoded.elevation, torch.tensor([20.0]))  # mean of 10 and 30
+    assert 0.45 < float(decoded.confidence) < 0.6  # half the mass: the two views disagree

@@ -1,6 +1,7 @@
 """`posenet-mlvae demo`: render, train, evaluate, export and predict, end to end, in ~12 minutes.
 
     posenet-mlvae demo [--category car|chair] [--minutes 12] [--out runs/demo] [--device cpu|cuda|auto]
+        [--pascal-root DIR]      # also score photographs: a PASCAL3D+-format tree
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instances", type=int, default=480,
                         help="procedural instances rendered (80/5/15 %% train/val/unseen test)")
     parser.add_argument("--seed", type=int, default=0, help="seed of rendering and training")
+    parser.add_argument("--pascal-root", metavar="DIR", default=None,
+                        help="also score the model on this PASCAL3D+-format tree (the real dataset, or "
+                             "a look-alike such as ../shared/sim2real_dev), split test, by its crop rule")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = DemoConfig(category=args.category, minutes=args.minutes, out=args.out,
-                            device=resolve_device(args.device), instances=args.instances, seed=args.seed)
+                            device=resolve_device(args.device), instances=args.instances, seed=args.seed,
+                            pascal_root=args.pascal_root)
     except ValueError as error:
         print(f"demo: {error}")
         return 2

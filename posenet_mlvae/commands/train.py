@@ -179,6 +179,8 @@ def build_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, D
             overrides["train"]["amp"] = False
         if args.init:
             overrides["train"]["init_checkpoint"] = str(Path(args.init))
+        if args.no_flip or args.asymmetric_categories:  # the flip rule may not hold at test time
+            overrides["model"]["mirror_average"] = False
     train = overrides["train"]
     if _LENGTH_FIELDS & set(train):  # the length flags given replace each other
         train = {"steps": 0, "epochs": 0, "time_budget_min": 0.0, **train}
