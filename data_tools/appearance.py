@@ -92,10 +92,15 @@ def part_materials(materials: list[str], rng: np.random.Generator,
         response[:, 3] = 0.0
         return colours, response
     gloss = {m: float(rng.uniform(0.3, 1.6)) for m in sorted(set(materials)) if m in _GLOSS_VARIES}
+    # Lights are mostly off in daylight photos: their glow varies from none to full per instance,
+    # so a model cannot take "glowing white" for "front" (the lights' colours and shapes stay).
+    glow = float(rng.uniform(0.0, 1.0))
     for k, m in enumerate(materials):
         if m in gloss:
             response[k, 1] *= gloss[m]          # sharper highlights on glossier finishes
             response[k, 3] = min(1.0, response[k, 3] * gloss[m] ** 2)
+        if m in ("light_front", "light_rear"):
+            response[k, 2] *= glow
     return colours, response
 
 
