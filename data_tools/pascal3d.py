@@ -15,8 +15,11 @@ Standard protocol (Tulsiani & Malik 2015, used by RenderForCNN, StarMap, PoseFro
 * test  = VOC2012 `val` objects of the class, non-empty viewpoint, not a = e = theta = 0,
   difficult = truncated = occluded = 0;
 * train = VOC2012 `train` objects (not difficult) + ImageNet objects of the `train` and `val`
-  lists (not truncated, not occluded). Training objects whose viewpoint has only the coarse
-  fields take them with theta = 0 (Tulsiani); test objects need the continuous fit.
+  lists (not truncated, not occluded), also not a = e = theta = 0: that is the annotation tool's
+  placeholder, and Tulsiani's `readVpsData*` and StarMap drop it from both splits (PASCAL3D.md
+  section 3.2 table; section 3.4 lists it for the test set). Training objects whose viewpoint
+  has only the coarse fields take them with theta = 0 (Tulsiani); test objects need the
+  continuous fit.
 Every object that is not kept is counted under one reason (checked in the order of
 `OBJECT_REASONS`); files that cannot be used at all are counted under a `file_*` reason.
 
