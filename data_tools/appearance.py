@@ -1,6 +1,6 @@
 """Random part colours, material response and lighting for synthetic renders.
 
-Per instance, each part gets a colour drawn for its material (`data_tools.meshes.MATERIALS`):
+Per instance, each part gets a colour drawn for its material (`data_tools.meshes.mesh.MATERIALS`):
 car paint any colour (many achromatic, as on real roads), glass dark bluish, tyres near black,
 front lights white or warm yellow, rear lights red, wood brown, fabric and plastic any colour.
 Parts of one material share the draw within an instance (both front lights match). Each material

@@ -339,7 +339,7 @@ class Renderer:
         """Upload a mesh: vertices (V, 3), faces (F, 3) int, part index per face (F,) int.
 
         `closed=True` promises closed surfaces wound counter-clockwise seen from outside (as
-        `data_tools.meshes` builds them): back faces are then culled, ~25 % faster at 128 px.
+        `data_tools.meshes.mesh` builds them): back faces are then culled, ~25 % faster at 128 px.
         Leave it False for imported meshes, whose winding is often inconsistent.
         `crease_deg` > 0 shades curved surfaces smoothly (see `vertex_arrays`); 0 is flat.
         """

@@ -155,7 +155,7 @@ def assign_splits(n_instances: int, fractions: tuple[float, float, float], seed:
 
 def resolve_mesh_paths(pattern: str) -> list[Path]:
     """Mesh files of a directory (recursively) or a glob pattern, sorted."""
-    from data_tools.mesh_import import SUFFIXES
+    from data_tools.meshes.import_files import SUFFIXES
 
     path = Path(pattern)
     if path.is_dir():
@@ -207,7 +207,7 @@ def make_plan(config: SyntheticConfig, out_dir: Path) -> BuildPlan:
     mesh_paths: tuple[Path, ...] = ()
     n_instances = config.instances
     if config.meshes is not None:
-        from data_tools.mesh_import import axis_matrix
+        from data_tools.meshes.import_files import axis_matrix
 
         axis_matrix(config.axes)  # a bad --axes fails here, not once per file
         mesh_paths = tuple(resolve_mesh_paths(config.meshes))

@@ -18,7 +18,7 @@ import numpy as np
 from data_tools.appearance import lighting_arguments, part_materials, sample_lighting
 from data_tools.backgrounds import add_contact_shadows, composite
 from data_tools.geometry import project_points
-from data_tools.meshes import MATERIALS, ObjectMesh
+from data_tools.meshes.mesh import MATERIALS, ObjectMesh
 from data_tools.synthetic import (
     NPY_BYTES, PHOTO_FRACTION, SHADOW_FRACTION, TAG_BACKGROUND, TAG_CAMERA, TAG_INSTANCE, TAG_LIGHT,
     TAG_MESH, TAG_OCCLUDER, TAG_VIEW, BuildPlan,
@@ -50,15 +50,15 @@ class PartBuilder:
         """The mesh of `instance`: procedural from the seed, or imported (ValueError if broken)."""
         config = self.config
         if self.plan.mesh_paths:
-            from data_tools.mesh_import import load_mesh
+            from data_tools.meshes.import_files import load_mesh
 
             return load_mesh(self.plan.mesh_paths[instance], config.axes, category=config.category)
         mesh_seed = int(np.random.SeedSequence([config.seed, TAG_MESH, instance]).generate_state(1)[0])
         if config.category == "car":
-            from data_tools.procedural_car import random_car
+            from data_tools.meshes.car import random_car
 
             return random_car(mesh_seed, rounded=config.uses("shapes"))
-        from data_tools.procedural_chair import random_chair
+        from data_tools.meshes.chair import random_chair
 
         return random_chair(mesh_seed)
 

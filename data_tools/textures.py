@@ -50,7 +50,7 @@ def material_textures(materials: Sequence[str], colours: np.ndarray, rng: np.ran
     for `category` "car". `enabled=False` gives the plain colour everywhere and draws nothing
     from `rng` (the texture ablation).
     """
-    from data_tools.meshes import MATERIALS
+    from data_tools.meshes.mesh import MATERIALS
 
     colours = np.asarray(colours, dtype=np.float64).reshape(-1, 3)
     if len(colours) != len(materials):
@@ -91,7 +91,7 @@ def material_texture(material: str, colour: Sequence[float], rng: np.random.Gene
         return _colourise(_ribbed(rng, side), colour)
     if material in _NOISY_UNIFORM:
         return _colourise(_paint_noise(rng, side, _NOISY_UNIFORM[material]), colour)
-    from data_tools.meshes import MATERIALS
+    from data_tools.meshes.mesh import MATERIALS
 
     raise ValueError(f"unknown material {material!r}; choose one of {MATERIALS}")
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data_tools.appearance import part_materials
-from data_tools.meshes import MATERIALS
+from data_tools.meshes.mesh import MATERIALS
 from data_tools.textures import (
     LIVERY_ELEMENTS,
     PLAIN_PAINT_FRACTION,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from data_tools.meshes import (
+from data_tools.meshes.mesh import (
     ObjectMesh,
     box,
     cylinder,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from data_tools.meshes import MATERIALS, ObjectMesh, Part, normalise_to_frame
+from data_tools.meshes.mesh import MATERIALS, ObjectMesh, Part, normalise_to_frame
 
 if TYPE_CHECKING:  # imported inside the loaders: trimesh is slow to import
     import trimesh

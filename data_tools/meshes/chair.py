@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_tools.meshes import ObjectMesh, cylinder, lathe, loft, make_part, normalise_to_frame
+from data_tools.meshes.mesh import ObjectMesh, cylinder, lathe, loft, make_part, normalise_to_frame
 
 LEG_STYLES = ("straight", "tapered", "splayed", "pedestal")
 BACK_STYLES = ("solid", "slats", "frame")
