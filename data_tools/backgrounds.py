@@ -7,7 +7,7 @@ indoor, natural texture, out-of-focus) and the legacy kinds (`LEGACY_KINDS`: sol
 gradient, multi-octave value noise, random shapes, periodic stripes / checks / grids). A bank's
 `style` picks the mix: "photo" (default: mostly scenes, a LEGACY_SHARE of legacy kinds) or
 "legacy" (legacy kinds only, as before the scenes existed, for ablations). A photo bank is made
-from a directory of the user's images (read with `data_tools.preprocess.load_image_rgb`;
+from a directory of the user's images (read with `data_tools.image.preprocess.load_image_rgb`;
 unreadable files are reported with one line each and skipped). Every bank image is a function of
 (seed, index), so banks are identical in every worker and shard.
 """
@@ -179,7 +179,7 @@ def photo_bank(directory: Path, size: int, seed: int, max_photos: int = 400,
     """
     import cv2
 
-    from data_tools.preprocess import load_image_rgb
+    from data_tools.image.preprocess import load_image_rgb
 
     max_photos = max(1, min(max_photos, max_bytes // (18 * size * size)))  # (2 size)^2 x 4:3 x RGB
     paths = find_images(directory)

@@ -61,7 +61,7 @@ class PascalObject:
     """One annotated object kept by the protocol. Angles in degrees (PASCAL3D+ convention).
 
     bbox is as stored in the file: (x1, y1, x2, y2), 1-based, inclusive (VOC); `crop_box` gives
-    the 0-based, end-exclusive box that `data_tools.preprocess.crop_to_square` takes.
+    the 0-based, end-exclusive box that `data_tools.image.preprocess.crop_to_square` takes.
     distance is NaN when only coarse angles exist (`coarse` True, theta 0).
     """
 

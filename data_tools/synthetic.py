@@ -55,7 +55,7 @@ from typing import Callable
 
 import numpy as np
 
-from data_tools.preprocess import DEFAULT_CROP_RULE, CropRule
+from data_tools.image.preprocess import DEFAULT_CROP_RULE, CropRule
 from data_tools.viewpoint_sampling import DISTRIBUTIONS
 
 GENERATOR_VERSION = 2

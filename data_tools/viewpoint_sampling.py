@@ -12,7 +12,7 @@ Distributions (`DISTRIBUTIONS`), each giving azimuth, elevation, theta (degrees)
 
 Distance (object units, bounding-box diagonal 1) only sets the strength of perspective.
 
-Framing is the project's one crop rule (`data_tools.preprocess.CropRule`, the rule `pascal3d`
+Framing is the project's one crop rule (`data_tools.image.preprocess.CropRule`, the rule `pascal3d`
 crops and `predict` apply): the model input is `crop_box(box, margin, mode)` of the object's
 tight visible box, resampled to the crop size. A render is that crop of a virtual, larger photo
 whose camera has focal 1 and viewport 3000: since a crop of a pinhole image is again a pinhole
@@ -158,7 +158,7 @@ def frame_views(points: np.ndarray, viewpoints: list[Viewpoint], framings: list[
     object box.
 
     points: (P, 3) object points whose projection bounds the object (e.g. its vertices); rule:
-    a `data_tools.preprocess.CropRule`; faces: (F, 3) the mesh's triangles over `points`, so a
+    a `data_tools.image.preprocess.CropRule`; faces: (F, 3) the mesh's triangles over `points`, so a
     truncated view's visible box is exact (see `_visible_box`). Returns arrays (N,) in pixels of the crop:
     ``focal_px`` and ``focal_py`` (focal * viewport, horizontal and vertical: they differ only
     for 'stretch'), ``px``, ``py`` (the principal point, where the object origin lands); the
@@ -167,7 +167,7 @@ def frame_views(points: np.ndarray, viewpoints: list[Viewpoint], framings: list[
     the photo border ``border`` (a pixel coordinate on the side `truncate_side` names; NaN when
     not truncated): pixels beyond it replicate the border (see `replicate_beyond_border`).
     """
-    from data_tools.preprocess import crop_box
+    from data_tools.image.preprocess import crop_box
 
     azimuth, elevation, theta, distance = (
         np.array([getattr(v, name) for v in viewpoints]) for name in ("azimuth", "elevation", "theta", "distance"))

@@ -3,7 +3,7 @@
 Only onnxruntime, numpy, OpenCV and `data_tools` are imported, so an app can ship this file and
 `export/model_files.py` with the .onnx model and nothing of the training stack. Preprocessing is
 read from the model's metadata (`preprocessing_metadata` writes it at export) and done by the
-same `data_tools.preprocess` functions that training and evaluation use:
+same `data_tools.image.preprocess` functions that training and evaluation use:
 
     image (H, W, 3) uint8 RGB --crop_to_square(box, margin, mode, size)--> (size, size, 3) uint8
         --to_model_input--> float32 (N, 3, size, size) in [0, 1]     (the model normalises inside)
@@ -18,7 +18,7 @@ Example::
 One estimator may serve several threads at once (ONNX Runtime sessions are thread-safe and the
 estimator keeps no state between calls). Angles come out wrapped: azimuth in [0, 360), theta in
 (-180, 180]. Image files are checked against a pixel limit before decoding
-(`data_tools.preprocess.max_image_pixels`).
+(`data_tools.image.preprocess.max_image_pixels`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from data_tools.geometry import wrap_azimuth, wrap_theta
 from export.model_files import check_external_data
 
@@ -208,7 +208,7 @@ class PoseEstimator:
             TensorRT/CUDA when onnxruntime-gpu and a GPU are present, else CPU, and logs which.
         threads: intra-op CPU threads (None: one per physical core).
         max_image_pixels: largest image file decoded (width x height); None: the default of
-            `data_tools.preprocess.max_image_pixels` (100 MP, or $POSENET_MLVAE_MAX_IMAGE_PIXELS).
+            `data_tools.image.preprocess.max_image_pixels` (100 MP, or $POSENET_MLVAE_MAX_IMAGE_PIXELS).
     """
 
     def __init__(self, model_path: str | os.PathLike, providers: Sequence[str] | None = None,
@@ -316,7 +316,7 @@ class PoseEstimator:
             images: a file path, an image array, a (N, H, W, C) array, or a list of these; sizes
                 may differ. Arrays are (H, W, 3) uint8 in `color_order` (RGB by default); grayscale
                 (H, W), 4-channel (alpha dropped), uint16 and float in [0, 1] are converted by
-                `data_tools.preprocess.to_rgb_uint8`. Files are always read as RGB.
+                `data_tools.image.preprocess.to_rgb_uint8`. Files are always read as RGB.
             boxes: None (whole images), one box (x1, y1, x2, y2) for one image, or one box or
                 None per image; pixels, 0-based, x2/y2 exclusive.
             color_order: "rgb" (default) or "bgr" for arrays from OpenCV (cv2.imread).

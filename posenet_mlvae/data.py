@@ -4,7 +4,7 @@
 across datasets (each dataset's ids are offset past the previous one's), and gathers the split's
 uint8 images and object masks into RAM once (16 KB per 64 px image) when they fit in `in_memory_bytes`; otherwise
 batches are gathered from the memory-mapped shards. A batch is then one fancy-indexing op on a
-uint8 array plus vectorised torch augmentations (data_tools.augment): no workers, no per-image
+uint8 array plus vectorised torch augmentations (data_tools.image.augment): no workers, no per-image
 Python. `common_crop_rule` is the crop rule the datasets' manifests record (checkpoints keep it).
 """
 
@@ -16,9 +16,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from data_tools.augment import augment_batch
+from data_tools.image.augment import augment_batch
 from data_tools.dataset import GroupedDataset
-from data_tools.preprocess import CropRule
+from data_tools.image.preprocess import CropRule
 
 
 class Batch(NamedTuple):

@@ -99,7 +99,7 @@ def predict_samples(config: DemoConfig, model_path: Path, main_dir: Path, out_di
     import cv2
 
     from data_tools.dataset import GroupedDataset
-    from data_tools.draw import draw_pose, typical_extent
+    from data_tools.image.draw import draw_pose, typical_extent
     from eval.metrics import viewpoint_errors_deg
     from export.runtime import PoseEstimator
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 # ImageNet statistics: the model normalises its [0, 1] input inside the graph with these, so
-# apps only divide by 255 (contract: data_tools.preprocess.to_model_input).
+# apps only divide by 255 (contract: data_tools.image.preprocess.to_model_input).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -28,7 +28,7 @@ import torch
 
 from data_tools.atomic_write import atomic_write_bytes, atomic_write_json
 from data_tools.dataset import GroupedDataset
-from data_tools.preprocess import CropRule, to_model_input
+from data_tools.image.preprocess import CropRule, to_model_input
 from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
 from eval.probes import PROBE_KINDS

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from export.onnx_export import FP32_ANGLE_TOLERANCE_DEG, check_parity, export_onnx
 from export.runtime import preprocessing_metadata
 
@@ -39,7 +39,7 @@ class ExportOptions:
 
     crop_mode/crop_margin: the crop rule recorded in the metadata, which must match how the
     training crops were made; None takes it from the checkpoint (`checkpoint["crop_rule"]`),
-    falling back to `data_tools.preprocess.DEFAULT_CROP_RULE` for checkpoints without one.
+    falling back to `data_tools.image.preprocess.DEFAULT_CROP_RULE` for checkpoints without one.
     """
 
     fp16: bool = False

@@ -3,7 +3,7 @@
 `PoseInference` treats every image as its own group (a group of one: the product of Gaussians is
 the image's own content posterior, so no scatter op is needed) and uses posterior means only
 (no sampling node). Pre-processing stays outside: the input is the model input contract,
-float32 (N, 3, H, W) RGB in [0, 1] (data_tools.preprocess.to_model_input); the ImageNet
+float32 (N, 3, H, W) RGB in [0, 1] (data_tools.image.preprocess.to_model_input); the ImageNet
 normalisation is inside the graph.
 
     module, metadata = load_inference_module("runs/demo/best.pt")

@@ -18,7 +18,7 @@ content latent then recovers the viewpoint (measured: 11-14 deg MedErr with a sh
 
 Variants (ModelConfig.variant): "mlvae" as above; "vae" the same network with each image its own
 group (a plain VAE, the baseline); "direct" the encoder + pose head only (no decoder, no KL).
-The model takes images in [0, 1] (contract: data_tools.preprocess.to_model_input) and applies
+The model takes images in [0, 1] (contract: data_tools.image.preprocess.to_model_input) and applies
 ImageNet normalisation inside its graph.
 """
 

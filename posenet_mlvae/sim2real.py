@@ -24,7 +24,7 @@ def model_input(checkpoint_path: str | Path):
     """(input side in pixels, CropRule) of a checkpoint; the rule is the pascal3d default when the
     checkpoint records none (made before rules were stored)."""
     from data_tools.pascal3d_build import CropConfig
-    from data_tools.preprocess import CropRule
+    from data_tools.image.preprocess import CropRule
     from posenet_mlvae.checkpoint import read_checkpoint
 
     checkpoint = read_checkpoint(checkpoint_path)

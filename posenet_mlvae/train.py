@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from data_tools.preprocess import CropRule
+from data_tools.image.preprocess import CropRule
 from data_tools.sampler import GroupBatchSampler
 from posenet_mlvae.checkpoint import (capture_rng_state, load_state_strict, read_checkpoint, restore_rng_state,
                                       save_checkpoint)

@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import pascal3d_fixture as fx
-from data_tools.preprocess import to_model_input
+from data_tools.image.preprocess import to_model_input
 from eval.metrics import viewpoint_errors_deg
 from posenet_mlvae.checkpoint import save_checkpoint
 from posenet_mlvae.cli import main

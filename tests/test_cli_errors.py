@@ -303,7 +303,7 @@ def test_render_part_size_in_the_help_is_what_is_written():
 
 
 def test_choices_come_from_the_config_constants():
-    from data_tools.preprocess import CROP_MODES
+    from data_tools.image.preprocess import CROP_MODES
 
     choices = {(tuple(p), a.option_strings[0]): a.choices for p, a in all_actions() if a.option_strings}
     assert tuple(choices[("train",), "--variant"]) == VARIANTS

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from data_tools.dataset import GroupedDataset, GroupedDatasetWriter
-from data_tools.preprocess import to_model_input
+from data_tools.image.preprocess import to_model_input
 from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
 from posenet_mlvae.checkpoint import save_checkpoint

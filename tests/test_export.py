@@ -19,11 +19,11 @@ import pytest
 import torch
 from torch import nn
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from data_tools.geometry import viewpoint_to_rotation
 from export.onnx_export import (ParityError, angle_difference_deg, check_parity, export_onnx,
                                 random_op_types, read_metadata)
-from data_tools.draw import draw_pose, pose_outline, typical_extent
+from data_tools.image.draw import draw_pose, pose_outline, typical_extent
 from export.runtime import PoseEstimator, choose_providers, preprocessing_metadata
 
 OUTPUT_NAMES = ["azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_group"]

@@ -2,7 +2,7 @@
 and every failure is one line naming the file and the cause, while the rest of a batch goes on.
 
 Met by users through `predict` (files and folders), `pascal3d` (the tree's JPEGs) and `render
---backgrounds` (photo folders); all three read through `data_tools.preprocess.load_image_rgb`.
+--backgrounds` (photo folders); all three read through `data_tools.image.preprocess.load_image_rgb`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data_tools.image_header import ImageTooLarge, read_image_header
-from data_tools.preprocess import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, load_image_rgb
+from data_tools.image.header import ImageTooLarge, read_image_header
+from data_tools.image.preprocess import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, load_image_rgb
 from posenet_mlvae.cli import main
 
 HUGE = 60000  # a header claiming HUGE x HUGE pixels: 3.6 GP, 10.8 GB as RGB

@@ -20,7 +20,7 @@ from data_tools.geometry import flip_viewpoint
 from data_tools.pascal3d import index_dataset
 from data_tools.pascal3d_mat import read_record
 from data_tools.pascal3d_build import CropConfig, build_dataset
-from data_tools.preprocess import crop_to_square
+from data_tools.image.preprocess import crop_to_square
 
 # Per category (car and chair are laid out the same way), then doubled for both.
 TEST_SKIPS = {"other_class": 2, "truncated": 1, "occluded": 1, "difficult": 1, "zero_viewpoint": 1,

@@ -193,7 +193,7 @@ def test_pascal_and_uniform_distributions():
 
 
 def test_framing_is_the_crop_rule_around_the_jittered_box():
-    from data_tools.preprocess import CropRule, crop_box
+    from data_tools.image.preprocess import CropRule, crop_box
 
     points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))
     views = [Viewpoint(30.0, 10.0, 5.0, 2.0), Viewpoint(200.0, 40.0, -10.0, 3.0)]
@@ -224,7 +224,7 @@ def test_framing_is_the_crop_rule_around_the_jittered_box():
 
 
 def test_truncation_clips_the_box_at_the_photo_border_and_replicates_it():
-    from data_tools.preprocess import CropRule
+    from data_tools.image.preprocess import CropRule
     from data_tools.viewpoint_sampling import replicate_beyond_border
 
     points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from data_tools.atomic_write import atomic_write_json
-from data_tools.preprocess import CropRule
+from data_tools.image.preprocess import CropRule
 from posenet_mlvae.checkpoint import read_checkpoint
 from posenet_mlvae.cli import main as cli_main
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, load_configs

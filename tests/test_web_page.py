@@ -1,6 +1,6 @@
 """The web page (web/, written by `posenet-mlvae export --web DIR`) against the Python runtime.
 
-1. web/src/preprocess.js, run by node, against data_tools.preprocess.crop_to_square: the same
+1. web/src/preprocess.js, run by node, against data_tools.image.preprocess.crop_to_square: the same
    crops pixel for pixel over random images and boxes, both crop modes, shrinking and enlarging.
 2. The page in Debian's headless chromium (selenium + chromium-driver), served from localhost
    by the folder's own serve.py: 22 test images (boxes partly outside, sub-pixel boxes, gray,
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import pytest
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from data_tools.atomic_write import atomic_write_bytes, atomic_write_image
 from export.onnx_export import angle_difference_deg, read_metadata
 from export.runtime import PoseEstimator

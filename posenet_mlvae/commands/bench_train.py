@@ -68,7 +68,7 @@ def _loading_rate(root: str, batch_size: int, augment: bool, seconds: float = 2.
     import numpy as np
     import torch
 
-    from data_tools.augment import augment_batch
+    from data_tools.image.augment import augment_batch
     from data_tools.dataset import GroupedDataset
     from data_tools.sampler import GroupBatchSampler
 

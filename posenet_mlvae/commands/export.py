@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

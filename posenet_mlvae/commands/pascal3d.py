@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
 from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
 

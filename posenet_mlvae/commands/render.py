@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
 from data_tools.synthetic import APPEARANCE_FACTORS
 from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from data_tools.contact_sheet import dataset_contact_sheet, write_png
+    from data_tools.image.contact_sheet import dataset_contact_sheet, write_png
     from data_tools.synthetic import SyntheticConfig, build_synthetic
 
     workers = resolve_workers(args.workers)

@@ -265,7 +265,7 @@ function enableInputs() {
 }
 
 async function loadExtent(categories) {
-  // extents.json: the typical 3-D box of each category (data_tools.draw.TYPICAL_EXTENT).
+  // extents.json: the typical 3-D box of each category (data_tools.image.draw.TYPICAL_EXTENT).
   try {
     const response = await fetch("extents.json");
     if (!response.ok) return DEFAULT_EXTENT;

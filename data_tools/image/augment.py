@@ -1,7 +1,7 @@
 """Label-preserving image augmentations for viewpoint training, vectorised over the batch in torch.
 
 `augment_batch` turns a uint8 batch (N, H, W, 3) into the model input (N, 3, H, W) float32 in
-[0, 1] (the contract of data_tools.preprocess.to_model_input) with, per image:
+[0, 1] (the contract of data_tools.image.preprocess.to_model_input) with, per image:
 
 - horizontal flip (p = 0.5, only where `flip_allowed`): the labels follow the flip rule of
   `data_tools.geometry.flip_viewpoint` (a, e, theta) -> (360 - a, e, -theta), true for

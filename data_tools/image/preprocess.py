@@ -51,14 +51,14 @@ def max_image_pixels(override: int | None = None) -> int:
 def load_image_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as uint8 (H, W, 3) RGB; grayscale, RGBA/palette and 16-bit are converted.
 
-    The size is read from the file's header first (`data_tools.image_header`) and an image over
+    The size is read from the file's header first (`data_tools.image.header`) and an image over
     `max_pixels` (default: `max_image_pixels()`, 100 MP) is refused before anything is decoded.
     Raises ValueError("<path>: <cause>") for a missing, unreadable, empty, truncated, corrupt,
     oversized or unknown-format file, so a batch can skip it with one line and go on.
     """
     import cv2
 
-    from data_tools.image_header import ImageTooLarge, read_image_header
+    from data_tools.image.header import ImageTooLarge, read_image_header
 
     path = Path(path)
     limit = max_image_pixels(max_pixels)
