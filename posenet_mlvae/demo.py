@@ -57,7 +57,7 @@ def _say(message: str) -> None:
 
 def render_workers() -> int:
     """Worker processes for the demo's builds: the library default (the CPU count, capped)."""
-    from data_tools.pascal3d import default_workers
+    from data_tools.workers import default_workers
 
     return default_workers()
 

@@ -1,7 +1,7 @@
 """Score a checkpoint on a PASCAL3D+-format tree (photographs or photo-like crops), failures laid bare.
 
 The ordinary path, end to end: the tree is cropped into a grouped dataset by the library code of
-`posenet-mlvae pascal3d` (data_tools.pascal3d_build), framed by the checkpoint's `crop_rule` (else
+`posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
 the pascal3d default) at the checkpoint's input size, and cached in
 OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
 by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluate.evaluate_split). The figures:
@@ -23,7 +23,7 @@ AZIMUTH_BINS = 8
 def model_input(checkpoint_path: str | Path):
     """(input side in pixels, CropRule) of a checkpoint; the rule is the pascal3d default when the
     checkpoint records none (made before rules were stored)."""
-    from data_tools.pascal3d_build import CropConfig
+    from data_tools.pascal3d.build import CropConfig
     from data_tools.image.preprocess import CropRule
     from posenet_mlvae.checkpoint import read_checkpoint
 
@@ -49,8 +49,8 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
     something else, or when no object could be cropped.
     """
     from data_tools.dataset import read_manifest
-    from data_tools.pascal3d import index_dataset
-    from data_tools.pascal3d_build import CropConfig, build_dataset
+    from data_tools.pascal3d.protocol import index_dataset
+    from data_tools.pascal3d.build import CropConfig, build_dataset
     from posenet_mlvae import __version__
 
     root = Path(root).resolve()

@@ -245,7 +245,7 @@ def test_grid_detection_rejects_a_grid_with_a_hole(tiny):
 
 def test_runs_on_a_pascal3d_made_dataset(tiny, tmp_path, capsys):
     """Real-photo crops made by `posenet-mlvae pascal3d`: groups of one or two views, two categories."""
-    import pascal3d_fixture as fx
+    from data_tools.pascal3d import miniature as fx
 
     root = tmp_path / "PASCAL3D+_release1.1"
     fx.make_pascal3d_fixture(root)

@@ -237,7 +237,7 @@ def test_npy_input_claiming_a_huge_shape_is_refused(tmp_path, capsys):
 
 
 def test_pascal3d_build_skips_a_hostile_image_and_counts_it(tmp_path, capsys):
-    import pascal3d_fixture as fx
+    from data_tools.pascal3d import miniature as fx
 
     root = tmp_path / "PASCAL3D+"
     fx.make_pascal3d_fixture(root)

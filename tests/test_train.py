@@ -139,10 +139,10 @@ def test_cli_train_and_sigterm_writes_a_checkpoint(toy, tmp_path):
 
 def test_mixes_renders_with_pascal3d_crops_and_trains_without_a_val_split(toy, tmp_path, capsys):
     """PASCAL3D+ datasets have train/test only: mixing works, and alone they train unvalidated."""
-    import pascal3d_fixture as fx
+    from data_tools.pascal3d import miniature as fx
 
-    from data_tools.pascal3d import index_dataset
-    from data_tools.pascal3d_build import CropConfig, build_dataset
+    from data_tools.pascal3d.protocol import index_dataset
+    from data_tools.pascal3d.build import CropConfig, build_dataset
 
     root = tmp_path / "PASCAL3D+_release1.1"
     fx.make_pascal3d_fixture(root)

@@ -4,7 +4,7 @@
         [--category car] [--size N] [--out DIR]
 
 The ordinary path, end to end: the tree is cropped into a grouped dataset by the library code of
-`posenet-mlvae pascal3d` (data_tools.pascal3d_build), framed by the checkpoint's `crop_rule` (else
+`posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
 the pascal3d default) at the checkpoint's input size, and cached in
 OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
 by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluate.evaluate_split). Prints n,

@@ -6,6 +6,7 @@ self-consistent: each object is a small left-right symmetric CAD-like mesh (`cad
 projected with `data_tools.geometry.project_points` (PASCAL3D+ camera); its bbox is the
 projected extent and its faces are drawn into the JPEG in the category's colour, so crops
 really contain the object. Projected coordinates are MATLAB-style 1-based pixel positions.
+The tests and `posenet-mlvae bench pascal3d` (`write_benchmark_tree`) both use it.
 
 Files per category (ids below; the same layout for car and chair), with what the standard
 protocol must do with each object:

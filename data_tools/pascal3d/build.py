@@ -22,8 +22,9 @@ import numpy as np
 
 from data_tools.dataset import GroupedDatasetWriter
 from data_tools.geometry import flip_viewpoint
-from data_tools.pascal3d import Pascal3DIndex, PascalObject, box_inside_image, parallel_map
 from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE, CropRule, crop_to_square, load_image_rgb
+from data_tools.pascal3d.protocol import Pascal3DIndex, PascalObject, box_inside_image
+from data_tools.workers import parallel_map
 
 GROUPINGS = ("cad_index", "singletons")
 _SPLIT_ORDER = {"train": 0, "test": 1}

@@ -26,7 +26,7 @@ split and its `val` list the test split, with the same object filters as ImageNe
 VOC val (test); negative azimuths are wrapped into [0, 360).
 
 Reading one `.mat` file (every scipy layout, every variant of the record) is
-`data_tools.pascal3d_mat.read_record`.
+`data_tools.pascal3d.mat.read_record`.
 """
 
 from __future__ import annotations
@@ -34,15 +34,14 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
-
+from typing import Any, Sequence
 
 from data_tools.geometry import wrap_azimuth, wrap_theta
-from data_tools.pascal3d_mat import (FILE_NOT_MAT, FILE_WITHOUT_OBJECTS, AnnotationError,
+from data_tools.pascal3d.mat import (FILE_NOT_MAT, FILE_WITHOUT_OBJECTS, AnnotationError,
                                      read_record)
+from data_tools.workers import default_workers, parallel_map
 
 CATEGORIES = ("aeroplane", "bicycle", "boat", "bottle", "bus", "car", "chair", "diningtable",
               "motorbike", "sofa", "train", "tvmonitor")
@@ -300,33 +299,6 @@ def _objectnet3d_jobs(root: Path, categories: Sequence[str], index: Pascal3DInde
     return jobs
 
 
-def parallel_map(function: Callable, items: Sequence, workers: int, progress: bool = False,
-                 description: str = "", unit: str = "file") -> Iterable:
-    """map(function, items) in order, over `workers` processes (1 = in this process, debuggable).
-
-    Items go to the workers in chunks, so per-item overhead stays small for thousands of files.
-    """
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(items), desc=description, disable=not progress, unit=unit)
-    if workers <= 1 or len(items) < 2:
-        for item in items:
-            yield function(item)
-            bar.update()
-    else:
-        chunksize = max(1, min(256, len(items) // (workers * 8)))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(function, items, chunksize=chunksize):
-                yield result
-                bar.update()
-    bar.close()
-
-
-def default_workers() -> int:
-    """Worker processes used when none are asked for: the CPU count, at most 8."""
-    return max(1, min(8, os.cpu_count() or 1))
-
-
 def index_dataset(root: str | Path, categories: Sequence[str], workers: int | None = None,
                   progress: bool = False, layout: str = "auto") -> Pascal3DIndex:
     """Index PASCAL3D+ (or ObjectNet3D) annotations of `categories` under the standard protocol.
@@ -361,5 +333,4 @@ def index_dataset(root: str | Path, categories: Sequence[str], workers: int | No
 
 __all__ = ["AnnotationError", "CATEGORIES", "FILE_NOT_IN_SPLITS", "FILE_NOT_MAT",
            "FILE_WITHOUT_OBJECTS", "LAYOUTS", "OBJECT_REASONS", "Pascal3DIndex",
-           "PascalObject", "box_inside_image", "default_workers", "detect_layout", "index_dataset",
-           "parallel_map", "read_record"]
+           "PascalObject", "box_inside_image", "detect_layout", "index_dataset", "read_record"]
