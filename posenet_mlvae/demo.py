@@ -67,7 +67,8 @@ def render_datasets(config: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
 
     A folder already rendered with the same settings is reused (the builder resumes).
     """
-    from data_tools.synthetic import SyntheticConfig, build_synthetic
+    from data_tools.render.build import build_synthetic
+    from data_tools.render.plan import SyntheticConfig
 
     workers = render_workers()
     main = SyntheticConfig(category=config.category, instances=config.instances, views=config.views,

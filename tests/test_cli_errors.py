@@ -293,7 +293,7 @@ def test_every_stated_default_is_the_real_one():
 
 
 def test_render_part_size_in_the_help_is_what_is_written():
-    from data_tools.synthetic import SyntheticConfig
+    from data_tools.render.plan import SyntheticConfig
 
     text = next(a.help for p, a in all_actions() if p == ["render"] and "--instances-per-part" in a.option_strings)
     stated = int(re.search(r"about (\d+) images per part", text).group(1))

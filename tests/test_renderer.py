@@ -8,7 +8,7 @@ import pytest
 from data_tools.geometry import flip_viewpoint, project_points
 from data_tools.meshes.mesh import MATERIALS, box
 from data_tools.meshes.car import random_car
-from data_tools.renderer import MAX_VIEWS, Renderer, create_context
+from data_tools.render.renderer import MAX_VIEWS, Renderer, create_context
 from gl_support import needs_egl
 
 SIZE = 256
@@ -160,7 +160,7 @@ def test_missing_backend_names_the_packages():
 
 
 def test_every_material_is_known_to_the_builder():
-    from data_tools.appearance import MATERIAL_RESPONSE
+    from data_tools.render.appearance import MATERIAL_RESPONSE
 
     assert set(MATERIAL_RESPONSE) == set(MATERIALS)
 

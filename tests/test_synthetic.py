@@ -8,11 +8,12 @@ import pytest
 
 from data_tools.dataset import GroupedDataset, read_manifest, read_records
 from data_tools.geometry import project_points
-from gl_support import needs_egl
-from data_tools.synthetic import SyntheticConfig, assign_splits, build_synthetic
-from data_tools.viewpoint_sampling import (
+from data_tools.render.build import build_synthetic
+from data_tools.render.plan import SyntheticConfig, assign_splits
+from data_tools.render.viewpoints import (
     GRID_ELEVATIONS, Framing, Viewpoint, frame_views, sample_framing, sample_viewpoint,
 )
+from gl_support import needs_egl
 
 
 
@@ -225,7 +226,7 @@ def test_framing_is_the_crop_rule_around_the_jittered_box():
 
 def test_truncation_clips_the_box_at_the_photo_border_and_replicates_it():
     from data_tools.image.preprocess import CropRule
-    from data_tools.viewpoint_sampling import replicate_beyond_border
+    from data_tools.render.viewpoints import replicate_beyond_border
 
     points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))
     view = [Viewpoint(30.0, 10.0, 5.0, 2.0)]

@@ -1,6 +1,6 @@
 """`posenet-mlvae bench render`: synthetic rendering speed, end to end.
 
-Times `data_tools.synthetic.build_synthetic` (procedural meshes, rendering, backgrounds,
+Times `data_tools.render.build.build_synthetic` (procedural meshes, rendering, backgrounds,
 compositing and writing the dataset, merge included) into a temporary folder at each size, in
 one process and with several worker processes, and prints wall-clock images/s plus images per
 CPU-second (CPU time of this process and its workers' part building, without worker start-up;
@@ -30,7 +30,8 @@ def measure(size: int, workers: int, images: int, views: int, category: str, sup
     import time
     from pathlib import Path
 
-    from data_tools.synthetic import SyntheticConfig, build_synthetic
+    from data_tools.render.build import build_synthetic
+    from data_tools.render.plan import SyntheticConfig
 
     config = SyntheticConfig(category=category, instances=max(1, images // views), views=views,
                              size=size, supersample=supersample)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
-from data_tools.synthetic import APPEARANCE_FACTORS
+from data_tools.render.plan import APPEARANCE_FACTORS
 from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
 
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from data_tools.image.contact_sheet import dataset_contact_sheet, write_png
-    from data_tools.synthetic import SyntheticConfig, build_synthetic
+    from data_tools.render.build import build_synthetic
+    from data_tools.render.plan import SyntheticConfig
 
     workers = resolve_workers(args.workers)
     merge_only = args.merge and args.num_shards == 1

@@ -116,7 +116,7 @@ _WHITE = (1.0, 1.0, 1.0)
 
 @dataclass(frozen=True)
 class Lighting:
-    """One view's lighting (see `data_tools.renderer.Renderer.render_batch` for each term):
+    """One view's lighting (see `data_tools.render.renderer.Renderer.render_batch` for each term):
     direction toward the sun in the camera frame (x right, y up, z to the viewer), its intensity,
     ambient (hemisphere) level, specular scale, a per-channel colour gain, and the photo-like
     terms: sun, sky and ground colours, a fill light, environment-reflection strength and ground

@@ -1,4 +1,4 @@
-"""Render the parts of a synthetic build (see `data_tools.synthetic`), in-process or in workers.
+"""Render the parts of a synthetic build (see `data_tools.render.build`), in-process or in workers.
 
 A `PartBuilder` owns one OpenGL renderer and renders part after part: per instance it builds (or
 imports) the mesh, uploads it once, draws all its views in one batch, composites the
@@ -15,16 +15,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from data_tools.appearance import lighting_arguments, part_materials, sample_lighting
-from data_tools.backgrounds import add_contact_shadows, composite
 from data_tools.geometry import project_points
 from data_tools.meshes.mesh import MATERIALS, ObjectMesh
-from data_tools.synthetic import (
+from data_tools.render.appearance import lighting_arguments, part_materials, sample_lighting
+from data_tools.render.backgrounds import add_contact_shadows, composite
+from data_tools.render.plan import (
     NPY_BYTES, PHOTO_FRACTION, SHADOW_FRACTION, TAG_BACKGROUND, TAG_CAMERA, TAG_INSTANCE, TAG_LIGHT,
-    TAG_MESH, TAG_OCCLUDER, TAG_VIEW, BuildPlan,
-    part_name, remove_stale_files,
+    TAG_MESH, TAG_OCCLUDER, TAG_VIEW, BuildPlan, part_name,
 )
-from data_tools.viewpoint_sampling import (
+from data_tools.render.viewpoints import (
     frame_views, replicate_beyond_border, sample_framing, sample_viewpoint,
 )
 
@@ -35,11 +34,20 @@ SMOOTH_CREASE_DEG = 35.0
 OCCLUDER_FRACTION = 0.25
 
 
+def remove_stale_files(plan: BuildPlan, part: int) -> None:
+    """Delete temporary files a killed build of `part` left behind."""
+    name = part_name(part)
+    for folder, pattern in (("images", f".{name}-*.tmp-*"), ("masks", f".{name}-*.tmp-*"),
+                            (f"parts/{name}", ".*.tmp-*")):
+        for path in (plan.out_dir / folder).glob(pattern):
+            path.unlink()
+
+
 class PartBuilder:
     """Renders parts of `plan` with one OpenGL context."""
 
     def __init__(self, plan: BuildPlan, banks: dict) -> None:
-        from data_tools.renderer import Renderer
+        from data_tools.render.renderer import Renderer
 
         self.plan = plan
         self.config = plan.config
@@ -110,7 +118,7 @@ class PartBuilder:
         colours, response = part_materials(list(MATERIALS), instance_rng, glossy=glossy)
         textures = None
         if glossy:
-            from data_tools.textures import material_textures
+            from data_tools.render.textures import material_textures
 
             textures = material_textures(list(MATERIALS), colours, instance_rng, category=config.category)
             colours = np.ones_like(colours)  # the textures carry the colours
@@ -140,9 +148,9 @@ class PartBuilder:
         masks = np.where(alpha >= 128, 255, 0).astype(np.uint8)
         occluded = np.zeros(len(viewpoints))
         if config.uses("occluders"):
-            from data_tools.occluders import add_occluders
+            from data_tools.render.occluders import add_occluders
         if config.uses("camera"):
-            from data_tools.camera_effects import apply_camera_effects
+            from data_tools.render.camera_effects import apply_camera_effects
         occluder_rngs, camera_rngs = streams(TAG_OCCLUDER), streams(TAG_CAMERA)
         for v, framing in enumerate(framings):
             if config.uses("occluders"):

@@ -1,16 +1,6 @@
-"""Build a grouped dataset of synthetic renders: one group per object instance, many views each.
+"""What a synthetic build renders: its config, the plan every part builder shares, splits, seeds.
 
-Layout of a build (a grouped dataset, `data_tools.dataset`): the instances are cut into fixed
-"parts" of `instances_per_part` consecutive instances; part p writes its image shards
-`DIR/images/part-<p>-<k>.npy` (and masks) and its table `DIR/parts/part-<p>/`, finalised by
-writing its manifest last, then all parts are merged into `DIR/records.csv` and
-`DIR/manifest.json`. Parts depend only on the config, so
-
-- shard i of n builds the parts p with p % n == i, and the merged result is byte-identical to an
-  unsharded build (which builds every part, in worker processes when `workers` > 1);
-- an interrupted build resumes: finished parts (manifest present) are skipped, a half-built part
-  is rebuilt after deleting its stale temporary files; no file is ever half-written (the
-  writer writes under temporary names and renames).
+The driver is `data_tools.render.build`; the part builder is `data_tools.render.parts`.
 
 Randomness: every choice comes from `np.random.default_rng([seed, tag, instance(, view)])`: the
 mesh and part colours and textures from the instance stream; viewpoint and framing from the view
@@ -33,7 +23,7 @@ Records: the grouped-dataset columns (group = instance index, instance = mesh na
   truncated                  1 when the photo border cuts the object (side in `truncate_side`)
   occluded                   the fraction of the object's pixels hidden by distractors
   light_x, light_y, light_z, light_intensity, ambient   the view's sun and sky level (camera frame)
-  background                 the background kind (see data_tools.backgrounds) or photo
+  background                 the background kind (see data_tools.render.backgrounds) or photo
   shadow                     darkening of the soft contact shadow under the object (0 = none)
 The masks (255 = object) threshold the anti-aliased coverage at one half and are the object's
 visible pixels (occluders and the photo border removed).
@@ -47,16 +37,13 @@ JPEG, white balance, gamma).
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from data_tools.image.preprocess import DEFAULT_CROP_RULE, CropRule
-from data_tools.viewpoint_sampling import DISTRIBUTIONS
+from data_tools.render.viewpoints import DISTRIBUTIONS
 
 GENERATOR_VERSION = 2
 APPEARANCE_FACTORS = ("materials", "shapes", "lighting", "backgrounds", "occluders", "truncation",
@@ -218,90 +205,7 @@ def make_plan(config: SyntheticConfig, out_dir: Path) -> BuildPlan:
                      mesh_paths)
 
 
-def _check_resumable(plan: BuildPlan) -> None:
-    """Refuse to mix parts of a different config into the same directory."""
-    expected = plan.config.to_json()
-    for manifest_path in sorted((plan.out_dir / "parts").glob("part-*/manifest.json")):
-        found = json.loads(manifest_path.read_text()).get("config")
-        if found != expected:
-            raise ValueError(f"{plan.out_dir} holds a build with a different config ({manifest_path}: "
-                             f"{found}); use another --out or delete it")
-
-
-def remove_stale_files(plan: BuildPlan, part: int) -> None:
-    """Delete temporary files a killed build of `part` left behind."""
-    name = part_name(part)
-    for folder, pattern in (("images", f".{name}-*.tmp-*"), ("masks", f".{name}-*.tmp-*"),
-                            (f"parts/{name}", ".*.tmp-*")):
-        for path in (plan.out_dir / folder).glob(pattern):
-            path.unlink()
-
-
-def build_synthetic(config: SyntheticConfig, out_dir: Path, shard: int = 0, num_shards: int = 1,
-                    progress: bool = True, workers: int = 1, merge: bool | None = None,
-                    build: bool = True, report: Callable[[str], None] = print) -> dict:
-    """Build (this shard's share of) a synthetic grouped dataset in `out_dir`; returns a summary.
-
-    Parts already finished are skipped. `merge` (default: when the build is unsharded) joins all
-    parts into the top-level records.csv and manifest.json; it needs every part finished.
-    `build=False` only merges.
-    `workers` > 1 builds parts in that many processes (each with its own OpenGL context).
-    """
-    from tqdm import tqdm
-
-    from data_tools.backgrounds import photo_bank, procedural_bank
-    from data_tools.dataset import merge_parts, part_is_complete
-
-    if not 0 <= shard < num_shards:
-        raise ValueError(f"shard must be in 0..{num_shards - 1} (--shard i --num-shards n), got {shard}")
-    merge = (num_shards == 1) if merge is None else merge
-    started = time.perf_counter()
-    plan = make_plan(config, out_dir)
-    plan.out_dir.mkdir(parents=True, exist_ok=True)
-    _check_resumable(plan)
-    mine = [p for p in range(plan.n_parts) if p % num_shards == shard]
-    todo = [p for p in mine if build and not part_is_complete(plan.out_dir, part_name(p))]
-    photo_skipped = 0
-    style = "photo" if config.uses("backgrounds") else "legacy"
-    banks = {"procedural": procedural_bank(config.seed, config.size, style=style)} if todo else {}
-    if todo and config.backgrounds:
-        banks["photo"], photo_skipped = photo_bank(Path(config.backgrounds), config.size,
-                                                   config.seed, report=report)
-    total_images = sum(len(plan.part_range(p)) for p in todo) * config.views
-    bar = tqdm(total=total_images, unit="img", disable=not progress, smoothing=0.05,
-               desc=f"render {config.category} {config.size}px")
-    part_stats = []
-    if todo:
-        from data_tools.synthetic_parts import build_parts
-
-        for stats in build_parts(plan, banks, todo, workers, on_images=bar.update):
-            for line in stats["errors"]:
-                report(line)
-            part_stats.append(stats)
-    bar.close()
-    all_parts = [part_name(p) for p in range(plan.n_parts)]
-    merged = False
-    if merge:
-        manifests = [json.loads((plan.out_dir / "parts" / name / "manifest.json").read_text())
-                     for name in all_parts if part_is_complete(plan.out_dir, name)]
-        errors = [line for m in manifests for line in m.get("mesh_errors", [])]
-        merge_parts(plan.out_dir, all_parts, {**plan.manifest(), "mesh_errors": errors})
-        merged = True
-    seconds = time.perf_counter() - started
-    images = sum(s["images"] for s in part_stats)
-    my_splits = plan.splits[[i for p in mine for i in plan.part_range(p)]]
-    per_split = {split: int(np.sum(my_splits == split)) for split in ("train", "val", "test")}
-    return {
-        "out_dir": str(plan.out_dir), "images": images, "instances_per_split": per_split,
-        "parts_built": len(todo), "parts_skipped": len(mine) - len(todo), "parts_total": plan.n_parts,
-        "skipped_meshes": sum(s["skipped"] for s in part_stats), "skipped_backgrounds": photo_skipped,
-        "seconds": seconds, "images_per_second": images / seconds if seconds > 0 else 0.0,
-        "worker_cpu_seconds": sum(s["cpu_seconds"] for s in part_stats),
-        "merged": merged,
-    }
-
-
 __all__ = [
-    "BuildPlan", "CATEGORIES", "IMAGE_SIZES", "SyntheticConfig", "assign_splits",
-    "build_synthetic", "make_plan", "part_name", "resolve_mesh_paths",
+    "APPEARANCE_FACTORS", "BuildPlan", "CATEGORIES", "GENERATOR_VERSION", "IMAGE_SIZES",
+    "SyntheticConfig", "assign_splits", "make_plan", "part_name", "resolve_mesh_paths",
 ]

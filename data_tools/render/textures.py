@@ -2,7 +2,7 @@
 
 Photos of cars show liveries, decals, numbers and dirt; flat-coloured renders do not, so a model
 trained on them meets unseen appearance on real images. Each texture here is an (T, T, 3) uint8
-image built around the material's base colour (`data_tools.appearance.part_materials`), made
+image built around the material's base colour (`data_tools.render.appearance.part_materials`), made
 from a numpy Generator only (no files), so a build stays deterministic.
 
 Mapping contract (the renderer samples these TRIPLANAR in the object frame of DESIGN.md
