@@ -87,7 +87,7 @@ def render_datasets(config: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
 
 def train_model(config: DemoConfig, main_dir: Path, run_dir: Path, minutes: float) -> dict[str, Any]:
     from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
-    from posenet_mlvae.train import fit
+    from posenet_mlvae.training.train import fit
 
     model = ModelConfig(image_size=config.size)
     train = replace(TrainConfig(), time_budget_min=minutes, seed=config.seed)
@@ -138,7 +138,7 @@ def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
 def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None,
                   photos: dict | None = None) -> list[tuple[str, str, str]]:
     """(name, value, target) rows of the final summary; `photos` are the figures of
-    `posenet_mlvae.sim2real.score_tree` on a PASCAL3D+-format tree."""
+    `posenet_mlvae.evaluation.sim2real.score_tree` on a PASCAL3D+-format tree."""
     diagnostics = metrics.get("diagnostics", {})
     retrieval = diagnostics.get("retrieval", {})
     probes = diagnostics.get("probes", {})
@@ -180,7 +180,7 @@ def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None,
 
 def run_demo(config: DemoConfig) -> int:
     """Run the whole demo; returns the exit code (0 when every stage ran)."""
-    from posenet_mlvae.evaluate import EvalConfig, evaluate_checkpoint
+    from posenet_mlvae.evaluation.evaluate import EvalConfig, evaluate_checkpoint
     from posenet_mlvae.export_model import ExportOptions, export_checkpoint
     from posenet_mlvae.inference_speed import compare_backends
 
@@ -224,7 +224,7 @@ def run_demo(config: DemoConfig) -> int:
                                                   train_split="test", progress=False))
     photos = None
     if config.pascal_root:
-        from posenet_mlvae.sim2real import format_figures, score_tree
+        from posenet_mlvae.evaluation.sim2real import format_figures, score_tree
 
         print(f"scoring {config.pascal_root} (PASCAL3D+ protocol, split test) by the model's crop rule")
         photos = score_tree(checkpoint, config.pascal_root, out / "pascal", category=config.category,

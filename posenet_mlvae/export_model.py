@@ -136,7 +136,7 @@ def parity_inputs(checkpoint_path: Path, image_size: int, count: int, data_dir: 
     split, else any), spread over the dataset; drawn scenes when none is on disk.
     """
     from data_tools.dataset import GroupedDataset
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
 
     candidates = [data_dir] if data_dir else list(
         read_checkpoint(checkpoint_path).get("data_config", {}).get("data_dirs", []))
@@ -185,7 +185,7 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path,
     enforced, so a float16 file is only written for a model that exports correctly; the fp16
     file's own parity is reported, not enforced.
     """
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
     from posenet_mlvae.inference import OUTPUT_NAMES, load_decoder_module, load_inference_module
 
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)

@@ -23,10 +23,10 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import nn
 
-from posenet_mlvae.checkpoint import load_checkpoint
+from posenet_mlvae.training.checkpoint import load_checkpoint
 from posenet_mlvae.config import to_dict
-from posenet_mlvae.model import PoseMLVAE
-from posenet_mlvae.pose_head import PoseDecoded
+from posenet_mlvae.network.model import PoseMLVAE
+from posenet_mlvae.network.pose_head import PoseDecoded
 
 OUTPUT_NAMES = ("azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_group")
 

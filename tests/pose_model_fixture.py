@@ -31,10 +31,10 @@ def exported_pose_model(tmp_path_factory) -> Path:
 
     from data_tools.atomic_write import atomic_write_text
     from export.web_page import page_assets
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     from posenet_mlvae.cli import main
     from posenet_mlvae.config import ModelConfig, to_dict
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)

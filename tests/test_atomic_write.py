@@ -232,7 +232,7 @@ def stall_every_write():
 
 if job == "checkpoint":
     import torch
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     save_checkpoint(target, {"model": {"weight": torch.full((1000,), 1.0)}, "step": 1})  # the previous one
     stall_every_write()
     save_checkpoint(target, {"model": {"weight": torch.full((500_000,), 2.0)}, "step": 2})
@@ -274,7 +274,7 @@ def test_kill_9_mid_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
     child, marker = start_stalling_writer(tmp_path, "checkpoint", path, stall_after=100_000)
     import torch
 
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
 
     kill_when_stalled(child, marker)
     previous = read_checkpoint(path)
@@ -342,7 +342,7 @@ def fill_the_disk(monkeypatch, where: str) -> None:
 def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_path(tmp_path, monkeypatch, where):
     import torch
 
-    from posenet_mlvae.checkpoint import read_checkpoint, save_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint, save_checkpoint
 
     path = save_checkpoint(tmp_path / "run" / "last.pt", {"model": {"weight": torch.ones(100)}, "step": 1})
     fill_the_disk(monkeypatch, where)
@@ -401,7 +401,7 @@ def test_the_file_then_its_folder_are_fsynced_after_the_rename(tmp_path, monkeyp
 def test_every_file_of_a_checkpoint_config_and_dataset_has_its_folder_fsynced(tmp_path, monkeypatch):
     import torch
 
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, save_configs
 
     calls = record_fsyncs(monkeypatch, tmp_path / "unused")
@@ -423,7 +423,7 @@ def test_every_file_of_a_checkpoint_config_and_dataset_has_its_folder_fsynced(tm
 # --- the training log -----------------------------------------------------------------------------
 
 def test_metrics_csv_is_whole_after_each_row_and_kept_on_resume(tmp_path):
-    from posenet_mlvae.run_log import CSV_COLUMNS, RunLog
+    from posenet_mlvae.training.run_log import CSV_COLUMNS, RunLog
 
     val = {"med_err_deg": 5.0, "acc_pi_6": 0.9, "acc_pi_18": 0.5, "n": 8, "neg_elbo": 1.0, "recon": 0.5,
            "kl_obs": 0.25, "kl_content": 0.125}

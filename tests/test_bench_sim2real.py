@@ -17,10 +17,10 @@ from sklearn.metrics import roc_auc_score
 from data_tools.image.preprocess import to_model_input
 from data_tools.pascal3d import miniature as fx
 from eval.metrics import viewpoint_errors_deg
-from posenet_mlvae.checkpoint import save_checkpoint
+from posenet_mlvae.training.checkpoint import save_checkpoint
 from posenet_mlvae.cli import main
 from posenet_mlvae.config import ModelConfig, to_dict
-from posenet_mlvae.model import build_model
+from posenet_mlvae.network.model import build_model
 
 #: The car objects of the fixture's standard test set (see data_tools/pascal3d/miniature.py): v1, v2's
 #: clean car, v6's car with a box and the car of the shared image.

@@ -143,7 +143,7 @@ def test_every_render_size_either_builds_or_is_refused_with_sizes_that_work():
     (naming the sizes that work), or the model runs and reconstructs at that size."""
     import torch
 
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny forward passes: thread start-up would dominate
@@ -217,7 +217,7 @@ def runs(tmp_path_factory):
 
 
 def test_resume_accepts_the_same_values(runs, capsys):
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
 
     run_b = runs["root"] / "B"
     code = main(["train", "--resume", "--out", str(run_b), *runs["b_flags"], "--steps", "3", "--width", "4",

@@ -340,10 +340,10 @@ def test_draw_pose_colours_the_axes():
 @pytest.fixture(scope="module")
 def real_export(tmp_path_factory):
     """The default-config model (random weights) saved as a checkpoint, exported by the CLI."""
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     from posenet_mlvae.cli import main
     from posenet_mlvae.config import ModelConfig, to_dict
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     root = tmp_path_factory.mktemp("real")
     torch.manual_seed(0)

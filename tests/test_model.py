@@ -11,11 +11,11 @@ from dataclasses import replace
 import torch
 
 from data_tools.geometry import viewpoint_to_rotation
-from posenet_mlvae.checkpoint import load_state_strict
+from posenet_mlvae.training.checkpoint import load_state_strict
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from posenet_mlvae.inference import PoseDecoder, PoseInference
-from posenet_mlvae.model import build_model, group_product_of_gaussians, leave_one_out_product
-from posenet_mlvae.pose_head import PoseLogits
+from posenet_mlvae.network.model import build_model, group_product_of_gaussians, leave_one_out_product
+from posenet_mlvae.network.pose_head import PoseLogits
 
 TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=32, obs_dim=6, content_dim=5)
 

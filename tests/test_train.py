@@ -17,13 +17,13 @@ import torch
 
 from data_tools.atomic_write import atomic_write_json
 from data_tools.image.preprocess import CropRule
-from posenet_mlvae.checkpoint import read_checkpoint
+from posenet_mlvae.training.checkpoint import read_checkpoint
 from posenet_mlvae.cli import main as cli_main
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, load_configs
-from posenet_mlvae.data import load_split
+from posenet_mlvae.training.data import load_split
 from posenet_mlvae.inference import load_inference_module
 from posenet_mlvae.toy_data import write_toy_dataset
-from posenet_mlvae.train import fit
+from posenet_mlvae.training.train import fit
 
 from eval.metrics import viewpoint_errors_deg
 
@@ -197,7 +197,7 @@ def test_datasets_cropped_differently_are_refused_naming_both(tmp_path):
 
 def test_bench_train_times_the_training_step_of_fit(toy, monkeypatch):
     """`bench train` times train.train_step with the run's default configs, and that step updates the model."""
-    import posenet_mlvae.train as train
+    import posenet_mlvae.training.train as train
     from posenet_mlvae.commands.bench_train import _training_step_timer
 
     calls, real_step = [], train.train_step

@@ -7,7 +7,7 @@ The ordinary path, end to end: the tree is cropped into a grouped dataset by the
 `posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
 the pascal3d default) at the checkpoint's input size, and cached in
 OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
-by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluate.evaluate_split). Prints n,
+by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.evaluate_split). Prints n,
 MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
 confidence's AUROC for error > 30 deg and the same figures per 45-degree bin of the TRUE azimuth;
 writes them to OUT/eval-<run name>/sim2real.json beside the runner's metrics.json and
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     which the console script turns into one line and exit code 2.
     """
     from posenet_mlvae.commands.options import resolve_device, resolve_workers
-    from posenet_mlvae.sim2real import format_figures, score_tree
+    from posenet_mlvae.evaluation.sim2real import format_figures, score_tree
 
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "sim2real"
     figures = score_tree(args.checkpoint, args.root, out, category=args.category, size=args.size,

@@ -40,8 +40,8 @@ def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], floa
     import torch
 
     from posenet_mlvae.config import DataConfig, TrainConfig
-    from posenet_mlvae.distributed import DistInfo
-    from posenet_mlvae.train import build_train_state, train_step, training_batch
+    from posenet_mlvae.training.distributed import DistInfo
+    from posenet_mlvae.training.train import build_train_state, train_step, training_batch
 
     train_config, data_config = replace(TrainConfig(), seed=seed), DataConfig()
     state = build_train_state(model_config, train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from posenet_mlvae.config import ModelConfig, TrainConfig
-    from posenet_mlvae.data import load_split
-    from posenet_mlvae.model import build_model, count_parameters
+    from posenet_mlvae.training.data import load_split
+    from posenet_mlvae.network.model import build_model, count_parameters
     from posenet_mlvae.toy_data import write_toy_dataset
 
     if args.threads > 0:

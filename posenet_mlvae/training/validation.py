@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from eval.metrics import summarize, viewpoint_errors_deg
-from posenet_mlvae.data import SplitData, make_batch
-from posenet_mlvae.distributed import all_gather_objects
+from posenet_mlvae.training.data import SplitData, make_batch
+from posenet_mlvae.training.distributed import all_gather_objects
 from posenet_mlvae.inference import decode_pose, pose_angles, uses_mirror_average
-from posenet_mlvae.losses import mlvae_loss
+from posenet_mlvae.network.losses import mlvae_loss
 
 
 def validation_rows(data: SplitData, max_images: int, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ The ordinary path, end to end: the tree is cropped into a grouped dataset by the
 `posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
 the pascal3d default) at the checkpoint's input size, and cached in
 OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
-by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluate.evaluate_split). The figures:
+by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.evaluate_split). The figures:
 n, MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
 confidence's AUROC for error > 30 deg and the same per 45-degree bin of the TRUE azimuth. Used by
 `posenet-mlvae bench sim2real` and `posenet-mlvae demo --pascal-root`.
@@ -25,7 +25,7 @@ def model_input(checkpoint_path: str | Path):
     checkpoint records none (made before rules were stored)."""
     from data_tools.pascal3d.build import CropConfig
     from data_tools.image.preprocess import CropRule
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
 
     checkpoint = read_checkpoint(checkpoint_path)
     size = int(checkpoint.get("metadata", {}).get("image_size", checkpoint["model_config"]["image_size"]))
@@ -123,7 +123,7 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     ValueError for a `size` other than the checkpoint's input size or an unusable tree.
     """
     from data_tools.atomic_write import atomic_write_json
-    from posenet_mlvae.evaluate import EvalConfig, evaluate_split
+    from posenet_mlvae.evaluation.evaluate import EvalConfig, evaluate_split
 
     out = Path(out)
     model_size, rule = model_input(checkpoint)

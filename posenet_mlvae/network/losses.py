@@ -30,8 +30,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from posenet_mlvae.model import ModelOutput
-from posenet_mlvae.pose_head import PoseLogits
+from posenet_mlvae.network.model import ModelOutput
+from posenet_mlvae.network.pose_head import PoseLogits
 
 
 class PoseTerms(NamedTuple):

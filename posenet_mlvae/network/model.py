@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from posenet_mlvae.config import ModelConfig
-from posenet_mlvae.encoders import IMAGENET_MEAN, IMAGENET_STD, ConvDecoder, build_encoder
-from posenet_mlvae.pose_head import PoseHead, PoseLogits
+from posenet_mlvae.network.encoders import IMAGENET_MEAN, IMAGENET_STD, ConvDecoder, build_encoder
+from posenet_mlvae.network.pose_head import PoseHead, PoseLogits
 
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
 

@@ -42,16 +42,16 @@ from torch.nn.parallel import DistributedDataParallel
 
 from data_tools.image.preprocess import CropRule
 from data_tools.sampler import GroupBatchSampler
-from posenet_mlvae.checkpoint import (capture_rng_state, load_state_strict, read_checkpoint, restore_rng_state,
+from posenet_mlvae.training.checkpoint import (capture_rng_state, load_state_strict, read_checkpoint, restore_rng_state,
                                       save_checkpoint)
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, save_configs, to_dict
-from posenet_mlvae.data import Batch, SplitData, common_crop_rule, load_split, make_batch
-from posenet_mlvae.distributed import (DistInfo, all_gather_objects, all_true, barrier, main_value_and_any,
+from posenet_mlvae.training.data import Batch, SplitData, common_crop_rule, load_split, make_batch
+from posenet_mlvae.training.distributed import (DistInfo, all_gather_objects, all_true, barrier, main_value_and_any,
                                        min_max_over_ranks, setup_distributed)
-from posenet_mlvae.losses import LossTerms, mlvae_loss
-from posenet_mlvae.model import build_model, count_parameters
-from posenet_mlvae.run_log import RunLog
-from posenet_mlvae.validation import validate
+from posenet_mlvae.network.losses import LossTerms, mlvae_loss
+from posenet_mlvae.network.model import build_model, count_parameters
+from posenet_mlvae.training.run_log import RunLog
+from posenet_mlvae.training.validation import validate
 
 
 def lr_factor(progress: float, step: int, warmup_steps: int, min_ratio: float) -> float:

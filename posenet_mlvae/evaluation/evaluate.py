@@ -11,7 +11,7 @@ comes from `posenet_mlvae.inference.encode_pose`, the one decode shared with val
 exported ONNX module. `evaluate_split` does the whole job for the CLI (`evaluate_checkpoint`
 returns just its metrics): metrics.json (+ predictions.csv), optional diagnostics (`eval.probes`,
 `eval.retrieval`, `eval.disentanglement`) and the report (`eval.report`, decoded swap grid and
-traversals from `posenet_mlvae.evaluate_figures`). A dataset cropped by another rule than the
+traversals from `posenet_mlvae.evaluation.evaluate_figures`). A dataset cropped by another rule than the
 model's training data (`CropRule` in the manifest and the checkpoint) gets a one-line note.
 """
 
@@ -259,7 +259,7 @@ def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: s
     `crop_rule_note` sentence (None when they agree or one is unknown). Raises ValueError when
     the split holds no image with a pose label (nothing to score).
     """
-    from posenet_mlvae.checkpoint import load_checkpoint
+    from posenet_mlvae.training.checkpoint import load_checkpoint
 
     out_dir = Path(out_dir)
     model, checkpoint = load_checkpoint(checkpoint_path, map_location=config.device)
@@ -290,7 +290,7 @@ def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: s
     atomic_write_json(out_dir / "metrics.json", metrics)
     atomic_write_bytes(out_dir / "predictions.csv", predictions_csv(test, dataset))
     if config.report:
-        from posenet_mlvae.evaluate_figures import write_model_report
+        from posenet_mlvae.evaluation.evaluate_figures import write_model_report
 
         write_model_report(model, dataset, test, metrics, out_dir, device=config.device, seed=config.seed)
     return Evaluation(metrics, test, dataset)

@@ -82,7 +82,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     from dataclasses import replace
 
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     checkpoint = read_checkpoint(path, map_location)
     config = replace(from_dict(ModelConfig, checkpoint["model_config"]), imagenet_weights="")
