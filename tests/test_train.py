@@ -198,7 +198,7 @@ def test_datasets_cropped_differently_are_refused_naming_both(tmp_path):
 def test_bench_train_times_the_training_step_of_fit(toy, monkeypatch):
     """`bench train` times train.train_step with the run's default configs, and that step updates the model."""
     import posenet_mlvae.training.train as train
-    from posenet_mlvae.commands.bench_train import _training_step_timer
+    from posenet_mlvae.commands.benches.train import _training_step_timer
 
     calls, real_step = [], train.train_step
     monkeypatch.setattr(train, "train_step", lambda state, batch, tc, *args: calls.append((state, batch, tc))
