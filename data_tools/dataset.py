@@ -11,11 +11,12 @@ Row i of records.csv is image `offset` of shard `shard`. `group` is an int uniqu
 (one object instance); splits are by group, so test instances are never seen in training. Angles
 are degrees in the PASCAL3D+ convention (data_tools.geometry); `has_pose` 0 means "no label".
 
-Sharded builds write parts (`part="part-003-of-008"`): the part's shards go to DIR/images and its
-table and manifest to DIR/parts/{part}/; `merge_parts` then writes the top-level table. Every file
+Builds in chunks (`chunk="chunk-00003"`, see data_tools.render.build) write each chunk's shards
+to DIR/images and its table and manifest to DIR/chunks/{chunk}/; `merge_chunks` then writes the
+top-level table. Every file
 goes through `data_tools.atomic_write` (temporary name, fsync, rename, folder fsync), so a killed
 build never leaves a half file under a final name, only temporaries that `remove_temporaries`
-deletes; the manifest is written last, so a part without one is unfinished.
+deletes; the manifest is written last, so a chunk without one is unfinished.
 """
 
 from __future__ import annotations
@@ -140,16 +141,16 @@ class GroupedDatasetWriter:
     """
 
     def __init__(self, root: Path, image_size: int, shard_size: int = 4096, with_masks: bool = True,
-                 part: str | None = None):
+                 chunk: str | None = None):
         if image_size <= 0:
             raise ValueError(f"image_size must be positive, got {image_size}")
         self.root = Path(root)
         self.image_size = int(image_size)
         self.shard_size = int(shard_size)
         self.with_masks = with_masks
-        self.part = part
-        self.table_dir = self.root if part is None else self.root / "parts" / part
-        self.shard_prefix = "shard" if part is None else part
+        self.chunk = chunk
+        self.table_dir = self.root if chunk is None else self.root / "chunks" / chunk
+        self.shard_prefix = "shard" if chunk is None else chunk
         for folder in (self.root / "images", self.table_dir) + ((self.root / "masks",) if with_masks else ()):
             folder.mkdir(parents=True, exist_ok=True)
         size = self.image_size
@@ -221,38 +222,38 @@ class GroupedDatasetWriter:
         return self.table_dir
 
 
-def part_is_complete(root: Path, part: str) -> bool:
-    """True when a sharded build's part finished (its manifest, written last, exists)."""
-    return (Path(root) / "parts" / part / "manifest.json").is_file()
+def chunk_is_complete(root: Path, chunk: str) -> bool:
+    """True when a chunk of a build finished (its manifest, written last, exists)."""
+    return (Path(root) / "chunks" / chunk / "manifest.json").is_file()
 
 
-def merge_parts(root: Path, parts: Iterable[str], manifest: dict | None = None) -> Path:
-    """Join finished parts of a sharded build into DIR/records.csv and DIR/manifest.json.
+def merge_chunks(root: Path, chunks: Iterable[str], manifest: dict | None = None) -> Path:
+    """Join finished chunks of a build into DIR/records.csv and DIR/manifest.json.
 
-    Rows keep their part's order, parts are taken in the given order, and `index` is renumbered.
-    Raises ValueError naming any part that has not finished.
+    Rows keep their chunk's order, chunks are taken in the given order, and `index` is renumbered.
+    Raises ValueError naming any chunk that has not finished.
     """
     root = Path(root)
-    parts = list(parts)
-    unfinished = [p for p in parts if not part_is_complete(root, p)]
+    chunks = list(chunks)
+    unfinished = [c for c in chunks if not chunk_is_complete(root, c)]
     if unfinished:
-        raise ValueError(f"{root}: parts not finished: {unfinished}; build them before merging")
+        raise ValueError(f"{root}: chunks not finished: {unfinished}; build them before merging")
     rows: list[dict] = []
     shards: list[dict] = []
     base: dict = {}
-    for part in parts:
-        part_dir = root / "parts" / part
-        part_manifest = json.loads((part_dir / "manifest.json").read_text())
-        base = base or part_manifest
-        shards.extend(part_manifest["shards"])
-        with open(part_dir / "records.csv", newline="", encoding="utf-8") as f:
+    for chunk in chunks:
+        chunk_dir = root / "chunks" / chunk
+        chunk_manifest = json.loads((chunk_dir / "manifest.json").read_text())
+        base = base or chunk_manifest
+        shards.extend(chunk_manifest["shards"])
+        with open(chunk_dir / "records.csv", newline="", encoding="utf-8") as f:
             rows.extend(csv.DictReader(f))
     for i, row in enumerate(rows):
         row["index"] = i
     _write_table(root / "records.csv", rows)
     records = read_records(root)
     merged = {**base, **(manifest or {}), "shards": shards, "counts": count_splits(records),
-              "categories": sorted(set(records["category"].tolist())), "parts": parts}
+              "categories": sorted(set(records["category"].tolist())), "chunks": chunks}
     atomic_write_json(root / "manifest.json", merged)
     return root
 
@@ -330,6 +331,6 @@ class GroupedDataset:
 
 
 __all__ = [
-    "GroupedDataset", "GroupedDatasetWriter", "RECORD_COLUMNS", "SPLITS", "count_splits", "merge_parts",
-    "part_is_complete", "read_manifest", "read_records", "read_table",
+    "GroupedDataset", "GroupedDatasetWriter", "RECORD_COLUMNS", "SPLITS", "chunk_is_complete",
+    "count_splits", "merge_chunks", "read_manifest", "read_records", "read_table",
 ]

@@ -292,13 +292,13 @@ def test_every_stated_default_is_the_real_one():
     assert {f for _, _, f, _, _ in train._OPTIONS} <= set(config_defaults)
 
 
-def test_render_part_size_in_the_help_is_what_is_written():
+def test_render_chunk_size_in_the_help_is_what_is_written():
     from data_tools.render.plan import SyntheticConfig
 
-    text = next(a.help for p, a in all_actions() if p == ["render"] and "--instances-per-part" in a.option_strings)
-    stated = int(re.search(r"about (\d+) images per part", text).group(1))
+    text = next(a.help for p, a in all_actions() if p == ["render"] and "--instances-per-chunk" in a.option_strings)
+    stated = int(re.search(r"about (\d+) images per chunk", text).group(1))
     for views in (8, 24, 50):
-        written = SyntheticConfig(views=views).part_instances * views
+        written = SyntheticConfig(views=views).chunk_instances * views
         assert stated <= written < stated + views
 
 

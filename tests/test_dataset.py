@@ -1,4 +1,4 @@
-"""data_tools.dataset: write/read round trips, sharded parts and merging, bad input.
+"""data_tools.dataset: write/read round trips, chunks and merging, bad input.
 
 Writes under faults (kill -9 mid-shard, a full disk, fsyncs) are in test_atomic_write.py.
 """
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data_tools.dataset import (
-    GroupedDataset, GroupedDatasetWriter, merge_parts, part_is_complete, read_manifest,
+    GroupedDataset, GroupedDatasetWriter, merge_chunks, chunk_is_complete, read_manifest,
 )
 
 
@@ -27,8 +27,8 @@ def make_rows(n_groups=5, views=4, size=8, seed=0):
             yield image, mask, record
 
 
-def write(root, rows, shard_size=7, part=None):
-    writer = GroupedDatasetWriter(root, image_size=8, shard_size=shard_size, part=part)
+def write(root, rows, shard_size=7, chunk=None):
+    writer = GroupedDatasetWriter(root, image_size=8, shard_size=shard_size, chunk=chunk)
     for image, mask, record in rows:
         writer.add(image, record, mask)
     return writer.close({"source": "test", "seed": 0})
@@ -65,17 +65,17 @@ def test_split_and_category_filters(tmp_path):
         GroupedDataset(tmp_path, split="validation")
 
 
-def test_parts_merge_equals_single_build(tmp_path):
+def test_chunks_merge_equals_single_build(tmp_path):
     rows = list(make_rows())
     write(tmp_path / "single", rows)
     root = tmp_path / "sharded"
-    write(root, rows[:8], part="part-000-of-002")
-    assert part_is_complete(root, "part-000-of-002")
-    assert not part_is_complete(root, "part-001-of-002")
-    with pytest.raises(ValueError, match="part-001-of-002"):
-        merge_parts(root, ["part-000-of-002", "part-001-of-002"])
-    write(root, rows[8:], part="part-001-of-002")
-    merge_parts(root, ["part-000-of-002", "part-001-of-002"])
+    write(root, rows[:8], chunk="chunk-00000")
+    assert chunk_is_complete(root, "chunk-00000")
+    assert not chunk_is_complete(root, "chunk-00001")
+    with pytest.raises(ValueError, match="chunk-00001"):
+        merge_chunks(root, ["chunk-00000", "chunk-00001"])
+    write(root, rows[8:], chunk="chunk-00001")
+    merge_chunks(root, ["chunk-00000", "chunk-00001"])
     single, merged = GroupedDataset(tmp_path / "single"), GroupedDataset(root)
     np.testing.assert_array_equal(single.images(np.arange(20)), merged.images(np.arange(20)))
     for name in ("index", "group", "azimuth", "split", "instance", "light"):

@@ -1,8 +1,8 @@
-"""Render the parts of a synthetic build (see `data_tools.render.build`), in-process or in workers.
+"""Render the chunks of a synthetic build (see `data_tools.render.build`), in-process or in workers.
 
-A `PartBuilder` owns one OpenGL renderer and renders part after part: per instance it builds (or
+A `ChunkBuilder` owns one OpenGL renderer and renders chunk after chunk: per instance it builds (or
 imports) the mesh, uploads it once, draws all its views in one batch, composites the
-backgrounds and streams images, masks and records into the part's `GroupedDatasetWriter`.
+backgrounds and streams images, masks and records into the chunk's `GroupedDatasetWriter`.
 With several workers each process gets its own builder (and OpenGL context); the background
 banks are made once in the parent and sent to the workers.
 """
@@ -21,7 +21,7 @@ from data_tools.render.appearance import lighting_arguments, part_materials, sam
 from data_tools.render.backgrounds import add_contact_shadows, composite
 from data_tools.render.plan import (
     NPY_BYTES, PHOTO_FRACTION, SHADOW_FRACTION, TAG_BACKGROUND, TAG_CAMERA, TAG_INSTANCE, TAG_LIGHT,
-    TAG_MESH, TAG_OCCLUDER, TAG_VIEW, BuildPlan, part_name,
+    TAG_MESH, TAG_OCCLUDER, TAG_VIEW, BuildPlan, chunk_name,
 )
 from data_tools.render.viewpoints import (
     frame_views, replicate_beyond_border, sample_framing, sample_viewpoint,
@@ -34,17 +34,17 @@ SMOOTH_CREASE_DEG = 35.0
 OCCLUDER_FRACTION = 0.25
 
 
-def remove_stale_files(plan: BuildPlan, part: int) -> None:
-    """Delete temporary files a killed build of `part` left behind."""
-    name = part_name(part)
+def remove_stale_files(plan: BuildPlan, chunk: int) -> None:
+    """Delete temporary files a killed build of `chunk` left behind."""
+    name = chunk_name(chunk)
     for folder, pattern in (("images", f".{name}-*.tmp-*"), ("masks", f".{name}-*.tmp-*"),
-                            (f"parts/{name}", ".*.tmp-*")):
+                            (f"chunks/{name}", ".*.tmp-*")):
         for path in (plan.out_dir / folder).glob(pattern):
             path.unlink()
 
 
-class PartBuilder:
-    """Renders parts of `plan` with one OpenGL context."""
+class ChunkBuilder:
+    """Renders chunks of `plan` with one OpenGL context."""
 
     def __init__(self, plan: BuildPlan, banks: dict) -> None:
         from data_tools.render.renderer import Renderer
@@ -70,18 +70,18 @@ class PartBuilder:
 
         return random_chair(mesh_seed)
 
-    def build(self, part: int, on_images: Callable[[int], None] | None = None) -> dict:
-        """Render every instance of `part` and finalise it; returns counts and error lines.
+    def build(self, chunk: int, on_images: Callable[[int], None] | None = None) -> dict:
+        """Render every instance of `chunk` and finalise it; returns counts and error lines.
 
         `on_images(n)` is called after each instance with its number of images (progress)."""
         from data_tools.dataset import GroupedDatasetWriter
 
         plan, config = self.plan, self.config
         cpu_started = time.process_time()
-        remove_stale_files(plan, part)
-        instances = plan.part_range(part)
+        remove_stale_files(plan, chunk)
+        instances = plan.chunk_range(chunk)
         per_file = max(1, NPY_BYTES // (config.size * config.size * 3))
-        writer = GroupedDatasetWriter(plan.out_dir, config.size, part=part_name(part),
+        writer = GroupedDatasetWriter(plan.out_dir, config.size, chunk=chunk_name(chunk),
                                       shard_size=min(per_file, len(instances) * config.views))
         errors, images = [], 0
         for instance in instances:
@@ -96,7 +96,7 @@ class PartBuilder:
             if on_images is not None:
                 on_images(config.views)
         writer.close({**plan.manifest(), "mesh_errors": errors})
-        return {"part": part, "images": images, "skipped": len(errors), "errors": errors,
+        return {"chunk": chunk, "images": images, "skipped": len(errors), "errors": errors,
                 "cpu_seconds": time.process_time() - cpu_started}
 
     def render_instance(self, writer, instance: int, mesh: ObjectMesh) -> int:
@@ -225,31 +225,31 @@ class PartBuilder:
         return out, kinds
 
 
-_WORKER_BUILDER: PartBuilder | None = None
+_WORKER_BUILDER: ChunkBuilder | None = None
 
 
 def _start_worker(plan: BuildPlan, banks: dict) -> None:
     global _WORKER_BUILDER
     os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per worker process
-    _WORKER_BUILDER = PartBuilder(plan, banks)
+    _WORKER_BUILDER = ChunkBuilder(plan, banks)
 
 
-def _build_in_worker(part: int) -> dict:
-    return _WORKER_BUILDER.build(part)
+def _build_in_worker(chunk: int) -> dict:
+    return _WORKER_BUILDER.build(chunk)
 
 
-def build_parts(plan: BuildPlan, banks: dict, parts: list[int], workers: int = 1,
+def build_chunks(plan: BuildPlan, banks: dict, chunks: list[int], workers: int = 1,
                 on_images: Callable[[int], None] | None = None) -> Iterator[dict]:
-    """Build `parts`, yielding each part's stats as it finishes (in any order with workers).
+    """Build `chunks`, yielding each chunk's stats as it finishes (in any order with workers).
 
-    `on_images(n)` reports progress: per instance in-process, per finished part from workers
+    `on_images(n)` reports progress: per instance in-process, per finished chunk from workers
     (counting skipped meshes' views too, so progress reaches the planned total)."""
-    workers = max(1, min(int(workers), len(parts)))
+    workers = max(1, min(int(workers), len(chunks)))
     if workers == 1:
-        builder = PartBuilder(plan, banks)
+        builder = ChunkBuilder(plan, banks)
         try:
-            for part in parts:
-                yield builder.build(part, on_images)
+            for chunk in chunks:
+                yield builder.build(chunk, on_images)
         finally:
             builder.renderer.release()
         return
@@ -259,10 +259,10 @@ def build_parts(plan: BuildPlan, banks: dict, parts: list[int], workers: int = 1
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with context.Pool(workers, initializer=_start_worker, initargs=(plan, banks)) as pool:
-        for stats in pool.imap_unordered(_build_in_worker, parts):
+        for stats in pool.imap_unordered(_build_in_worker, chunks):
             if on_images is not None:
-                on_images(len(plan.part_range(stats["part"])) * plan.config.views)
+                on_images(len(plan.chunk_range(stats["chunk"])) * plan.config.views)
             yield stats
 
 
-__all__ = ["PartBuilder", "build_parts"]
+__all__ = ["ChunkBuilder", "build_chunks"]

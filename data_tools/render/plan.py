@@ -1,6 +1,6 @@
-"""What a synthetic build renders: its config, the plan every part builder shares, splits, seeds.
+"""What a synthetic build renders: its config, the plan every chunk builder shares, splits, seeds.
 
-The driver is `data_tools.render.build`; the part builder is `data_tools.render.parts`.
+The driver is `data_tools.render.build`; the chunk builder is `data_tools.render.chunks`.
 
 Randomness: every choice comes from `np.random.default_rng([seed, tag, instance(, view)])`: the
 mesh and part colours and textures from the instance stream; viewpoint and framing from the view
@@ -45,7 +45,7 @@ import numpy as np
 from data_tools.image.preprocess import DEFAULT_CROP_RULE, CropRule
 from data_tools.render.viewpoints import DISTRIBUTIONS
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: build chunks in chunks/chunk-NNNNN, file column in records.csv
 APPEARANCE_FACTORS = ("materials", "shapes", "lighting", "backgrounds", "occluders", "truncation",
                       "camera")
 CATEGORIES = ("car", "chair")
@@ -77,7 +77,7 @@ class SyntheticConfig:
     meshes: str | None = None
     axes: str = "pascal"
     supersample: int = 2
-    instances_per_part: int = 0  # 0 = about 512 images per part
+    instances_per_chunk: int = 0  # 0 = about 512 images per chunk
     crop_mode: str = DEFAULT_CROP_RULE.mode
     crop_margin: float = DEFAULT_CROP_RULE.margin
     appearance_off: tuple[str, ...] = ()
@@ -115,16 +115,16 @@ class SyntheticConfig:
         return factor not in self.appearance_off
 
     @property
-    def part_instances(self) -> int:
-        """Instances per part."""
-        return self.instances_per_part or max(1, -(-512 // self.views))
+    def chunk_instances(self) -> int:
+        """Instances per chunk (the unit a build resumes and shards by)."""
+        return self.instances_per_chunk or max(1, -(-512 // self.views))
 
     def to_json(self) -> dict:
         return asdict(self) | {"splits": list(self.splits), "appearance_off": list(self.appearance_off)}
 
 
-def part_name(part: int) -> str:
-    return f"part-{part:05d}"
+def chunk_name(chunk: int) -> str:
+    return f"chunk-{chunk:05d}"
 
 
 def assign_splits(n_instances: int, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
@@ -159,7 +159,7 @@ def resolve_mesh_paths(pattern: str) -> list[Path]:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """Everything a part builder needs, identical in every shard and worker."""
+    """Everything a chunk builder needs, identical in every shard and worker."""
 
     config: SyntheticConfig
     out_dir: Path
@@ -171,18 +171,18 @@ class BuildPlan:
         return len(self.splits)
 
     @property
-    def n_parts(self) -> int:
-        return -(-self.n_instances // self.config.part_instances)
+    def n_chunks(self) -> int:
+        return -(-self.n_instances // self.config.chunk_instances)
 
-    def part_range(self, part: int) -> range:
-        step = self.config.part_instances
-        return range(part * step, min(self.n_instances, (part + 1) * step))
+    def chunk_range(self, chunk: int) -> range:
+        step = self.config.chunk_instances
+        return range(chunk * step, min(self.n_instances, (chunk + 1) * step))
 
     def manifest(self) -> dict:
         return {
             "source": "synthetic",
             "seed": self.config.seed,
-            "created_by": {"generator": "data_tools.synthetic", "version": GENERATOR_VERSION},
+            "created_by": {"generator": "data_tools.render", "version": GENERATOR_VERSION},
             "config": self.config.to_json(),
             "crop_rule": self.config.crop_rule.to_json(),
             "camera": "PASCAL3D+ camera (data_tools.geometry.project_points) with focal 1 and "
@@ -207,5 +207,5 @@ def make_plan(config: SyntheticConfig, out_dir: Path) -> BuildPlan:
 
 __all__ = [
     "APPEARANCE_FACTORS", "BuildPlan", "CATEGORIES", "GENERATOR_VERSION", "IMAGE_SIZES",
-    "SyntheticConfig", "assign_splits", "make_plan", "part_name", "resolve_mesh_paths",
+    "SyntheticConfig", "assign_splits", "chunk_name", "make_plan", "resolve_mesh_paths",
 ]

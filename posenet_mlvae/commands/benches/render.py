@@ -3,7 +3,7 @@
 Times `data_tools.render.build.build_synthetic` (procedural meshes, rendering, backgrounds,
 compositing and writing the dataset, merge included) into a temporary folder at each size, in
 one process and with several worker processes, and prints wall-clock images/s plus images per
-CPU-second (CPU time of this process and its workers' part building, without worker start-up;
+CPU-second (CPU time of this process and its workers' chunk building, without worker start-up;
 a load-independent measure when other jobs share the machine). Target on a 2-core CPU machine: 1,500 images/s at 64 px, 1,000 at 128.
 """
 
