@@ -45,8 +45,8 @@ def test_round_trips_and_bad_input(tmp_path):
     atomic_write_json(tmp_path / "j.json", {"b": np.float32(0.5), "a": 1}, sort_keys=True, default=float)
     assert (tmp_path / "j.json").read_text() == '{\n  "a": 1,\n  "b": 0.5\n}\n'
     array = np.arange(12, dtype=np.int16).reshape(3, 4)
-    atomic_save_npy(tmp_path / "shard", array)  # no .npy appended
-    np.testing.assert_array_equal(np.load(tmp_path / "shard"), array)
+    atomic_save_npy(tmp_path / "images", array)  # no .npy appended
+    np.testing.assert_array_equal(np.load(tmp_path / "images"), array)
     with atomic_open(tmp_path / "rows.csv", "w", newline="") as f:
         f.write("a,é\r\n")
     assert (tmp_path / "rows.csv").read_bytes() == "a,é\r\n".encode("utf-8")
@@ -240,8 +240,8 @@ else:
     import numpy as np
     from data_tools.dataset import GroupedDatasetWriter
     stall_every_write()
-    writer = GroupedDatasetWriter(target, image_size=16, shard_size=64, with_masks=False)
-    for i in range(64):  # the 64th image fills the shard and writes it
+    writer = GroupedDatasetWriter(target, image_size=16, file_images=64, with_masks=False)
+    for i in range(64):  # the 64th image fills the file and writes it
         writer.add(np.full((16, 16, 3), 2, np.uint8), {"group": i, "category": "car", "split": "train"})
 '''
 
@@ -285,19 +285,19 @@ def test_kill_9_mid_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
     assert sorted(p.name for p in run.iterdir()) == ["last.pt"]
 
 
-def test_kill_9_mid_shard_write_keeps_the_previous_dataset(tmp_path):
+def test_kill_9_mid_image_file_write_keeps_the_previous_dataset(tmp_path):
     root = tmp_path / "data"
-    writer = GroupedDatasetWriter(root, image_size=16, shard_size=64, with_masks=False)
+    writer = GroupedDatasetWriter(root, image_size=16, file_images=64, with_masks=False)
     for i in range(10):
         writer.add(np.full((16, 16, 3), 1, np.uint8), {"group": i, "category": "car", "split": "train"})
     writer.close()
-    kill_when_stalled(*start_stalling_writer(tmp_path, "shard", root, stall_after=20_000))
-    dataset = GroupedDataset(root)  # the old table, manifest and shard, all whole
+    kill_when_stalled(*start_stalling_writer(tmp_path, "dataset", root, stall_after=20_000))
+    dataset = GroupedDataset(root)  # the old table, manifest and image file, all whole
     assert len(dataset) == 10 and (dataset.images(np.arange(10)) == 1).all()
     [left] = temporaries(root / "images")
-    assert left.name.startswith(".shard-00000.npy") and left.stat().st_size == 20_000
+    assert left.name.startswith(".file-00000.npy") and left.stat().st_size == 20_000
     assert remove_temporaries(root / "images") == 1
-    assert sorted(p.name for p in (root / "images").iterdir()) == ["shard-00000.npy"]
+    assert sorted(p.name for p in (root / "images").iterdir()) == ["file-00000.npy"]
     assert temporaries(root) == []
 
 
@@ -358,12 +358,12 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_path(tmp_path, 
 
 
 @pytest.mark.parametrize("where", ["write", "fsync"])
-def test_a_full_disk_while_writing_a_shard_leaves_no_half_shard(tmp_path, monkeypatch, where):
-    writer = GroupedDatasetWriter(tmp_path, image_size=16, shard_size=8, with_masks=False)
+def test_a_full_disk_while_writing_an_image_file_leaves_no_half_file(tmp_path, monkeypatch, where):
+    writer = GroupedDatasetWriter(tmp_path, image_size=16, file_images=8, with_masks=False)
     for i in range(7):
         writer.add(np.zeros((16, 16, 3), np.uint8), {"group": i, "category": "car", "split": "train"})
     fill_the_disk(monkeypatch, where)
-    with pytest.raises(OSError, match=r"cannot write .*shard-00000\.npy: No space left on device"):
+    with pytest.raises(OSError, match=r"cannot write .*file-00000\.npy: No space left on device"):
         writer.add(np.zeros((16, 16, 3), np.uint8), {"group": 7, "category": "car", "split": "train"})
     monkeypatch.undo()
     assert list((tmp_path / "images").iterdir()) == [] and not (tmp_path / "manifest.json").exists()
@@ -407,13 +407,13 @@ def test_every_file_of_a_checkpoint_config_and_dataset_has_its_folder_fsynced(tm
     calls = record_fsyncs(monkeypatch, tmp_path / "unused")
     save_checkpoint(tmp_path / "run" / "best.pt", {"model": {"w": torch.ones(3)}, "step": 0})
     save_configs(tmp_path / "run" / "config.json", ModelConfig(), TrainConfig(), DataConfig())
-    writer = GroupedDatasetWriter(tmp_path / "data", image_size=4, shard_size=2)
+    writer = GroupedDatasetWriter(tmp_path / "data", image_size=4, file_images=2)
     for i in range(3):
         writer.add(np.zeros((4, 4, 3), np.uint8), {"group": i, "category": "car", "split": "train"},
                    np.zeros((4, 4), np.uint8))
     writer.close()
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file())
-    assert len(written) == 8  # best.pt, config.json, 2 image shards, 2 mask shards, records, manifest
+    assert len(written) == 8  # best.pt, config.json, 2 image files, 2 mask files, records, manifest
     pairs = [(a[:2], b[:2]) for a, b in zip(calls, calls[1:])]
     for path in written:
         assert (("file", path.stat().st_ino), ("folder", path.parent.stat().st_ino)) in pairs, path

@@ -82,7 +82,7 @@ class ChunkBuilder:
         instances = plan.chunk_range(chunk)
         per_file = max(1, NPY_BYTES // (config.size * config.size * 3))
         writer = GroupedDatasetWriter(plan.out_dir, config.size, chunk=chunk_name(chunk),
-                                      shard_size=min(per_file, len(instances) * config.views))
+                                      file_images=min(per_file, len(instances) * config.views))
         errors, images = [], 0
         for instance in instances:
             try:

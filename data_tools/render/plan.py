@@ -56,7 +56,7 @@ SHADOW_FRACTION = 0.6  # views (seen from above) with a soft contact shadow unde
 #: factor draws from its own stream, so switching one off never changes another's draws.
 TAG_SPLIT, TAG_INSTANCE, TAG_VIEW, TAG_MESH = 1, 2, 3, 4
 TAG_LIGHT, TAG_BACKGROUND, TAG_OCCLUDER, TAG_CAMERA = 5, 6, 7, 8
-NPY_BYTES = 48 * 2**20  # image bytes per .npy shard file at most
+NPY_BYTES = 48 * 2**20  # image bytes per .npy file at most
 
 
 @dataclass(frozen=True)

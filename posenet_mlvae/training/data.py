@@ -3,7 +3,7 @@
 `load_split` reads the records of a split from every dataset directory, makes group ids unique
 across datasets (each dataset's ids are offset past the previous one's), and gathers the split's
 uint8 images and object masks into RAM once (16 KB per 64 px image) when they fit in `in_memory_bytes`; otherwise
-batches are gathered from the memory-mapped shards. A batch is then one fancy-indexing op on a
+batches are gathered from the memory-mapped .npy files. A batch is then one fancy-indexing op on a
 uint8 array plus vectorised torch augmentations (data_tools.image.augment): no workers, no per-image
 Python. `common_crop_rule` is the crop rule the datasets' manifests record (checkpoints keep it).
 """

@@ -5,7 +5,7 @@ Prints four figures for the default 64 px model on this machine:
    the training weights, backward, GradScaler unscale, clip, AdamW);
 2. ML-VAE step time / plain-VAE step time on the same batches, steps interleaved A/B so load
    changes hit both alike (the group machinery must cost < 5 %: ratio < 1.05);
-3. data loading images/s from the on-disk dataset (memory-mapped shards, page cache): random
+3. data loading images/s from the on-disk dataset (memory-mapped .npy files, page cache): random
    K x M group batches gathered with GroupedDataset.images, with and without the augmentations
    (target >= 20,000 images/s at 64 px);
 4. peak resident memory of a demo-sized training run (a child process running `train` for a few
