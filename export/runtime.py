@@ -46,6 +46,12 @@ ImageInput = Union[str, os.PathLike, np.ndarray]
 #: Graph outputs a pose model must have (angles in degrees, rotation (N, 3, 3), confidence (N,)).
 POSE_OUTPUTS = ("azimuth", "elevation", "theta", "rotation", "confidence")
 
+#: Each image's own content latent mean (N, D_c): the output is called so from model format 2
+#: on (metadata `model_format_version`); format-1 models (no such key) called it `mu_group`,
+#: and `PoseEstimator.run` returns theirs under the new name.
+CONTENT_OUTPUT = "mu_content"
+FORMAT_1_CONTENT_OUTPUT = "mu_group"
+
 #: Metadata keys the predictor reads; `preprocessing_metadata` writes them.
 REQUIRED_METADATA = ("input_size", "color_order", "normalization", "crop_mode", "crop_margin")
 
@@ -198,6 +204,15 @@ def _as_boxes(boxes, count: int) -> list[Sequence[float] | None]:
     return boxes
 
 
+def _model_format_version(model_path: Path, metadata: dict[str, str]) -> int:
+    """The exported graph's format version: metadata `model_format_version`, 1 when absent."""
+    text = metadata.get("model_format_version", "1")
+    if not text.isdigit():
+        raise ValueError(f"{model_path}: metadata model_format_version {text!r} is not a whole "
+                         "number; export the model again with `posenet-mlvae export`")
+    return int(text)
+
+
 class PoseEstimator:
     """Viewpoint of objects in images with an exported pose model (ONNX Runtime, no torch).
 
@@ -227,6 +242,7 @@ class PoseEstimator:
                              "cannot be built as in training; export it with `posenet-mlvae "
                              "export`, which records it")
         self.image_size = int(self.metadata["input_size"])
+        self.model_format_version = _model_format_version(self.model_path, self.metadata)
         self.crop_mode = self.metadata["crop_mode"]
         self.crop_margin = float(self.metadata["crop_margin"])
         if self.metadata["color_order"].upper() != "RGB":
@@ -294,7 +310,8 @@ class PoseEstimator:
         """Graph outputs by name for a preprocessed float32 batch (N, 3, S, S).
 
         azimuth is wrapped into [0, 360) and theta into (-180, 180] (DESIGN.md section 2), so
-        no output of the runtime leaves those ranges whatever the graph computes.
+        no output of the runtime leaves those ranges whatever the graph computes. The content
+        latent mean is `mu_content` for every model (a format-1 model's `mu_group`).
         """
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         names = [o.name for o in self.session.get_outputs()]
@@ -306,6 +323,8 @@ class PoseEstimator:
             out = {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
         out["azimuth"] = wrap_azimuth(out["azimuth"])
         out["theta"] = wrap_theta(out["theta"])
+        if FORMAT_1_CONTENT_OUTPUT in out and CONTENT_OUTPUT not in out:
+            out[CONTENT_OUTPUT] = out.pop(FORMAT_1_CONTENT_OUTPUT)
         return out
 
     def predict(self, images: ImageInput | Sequence[ImageInput], boxes=None,

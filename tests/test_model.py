@@ -165,7 +165,7 @@ def test_inference_module_matches_model_and_treats_images_alone():
     inference = PoseInference(model).eval()
     images = torch.rand(5, 3, 64, 64)
     with torch.no_grad():
-        azimuth, elevation, theta, rotation, confidence, mu_obs, mu_group = inference(images)
+        azimuth, elevation, theta, rotation, confidence, mu_obs, mu_content = inference(images)
         single = inference(images[2:3])
         output = model(images, None)
         mirrored = model(torch.flip(images, dims=[3]), None)
@@ -175,12 +175,12 @@ def test_inference_module_matches_model_and_treats_images_alone():
         plain_azimuth = plain(images)[0]
     torch.testing.assert_close(azimuth, decoded.azimuth)
     torch.testing.assert_close(plain_azimuth, model.pose_head.decode(output.pose).azimuth)
-    torch.testing.assert_close(mu_group, output.mu_content)  # a group of one = its own posterior
+    torch.testing.assert_close(mu_content, output.mu_content)  # a group of one = its own posterior
     torch.testing.assert_close(single[0], azimuth[2:3])
     assert rotation.shape == (5, 3, 3) and ((confidence >= 0) & (confidence <= 1)).all()
     decoder = PoseDecoder(model).eval()
     with torch.no_grad():
-        torch.testing.assert_close(decoder(mu_obs, mu_group), output.reconstruction)
+        torch.testing.assert_close(decoder(mu_obs, mu_content), output.reconstruction)
 
 
 def test_strict_loading_names_keys():

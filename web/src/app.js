@@ -309,4 +309,5 @@ window.poseApp = {
   modelInputs: () => state.entries.map((entry) =>
     toBase64(new Uint8Array(state.model.input(entry.image, entry.box).buffer))),
   imageRgb: (index) => toBase64(state.entries[index].image.data),
+  contentMean: (index) => state.model.contentMean(state.entries[index].image, state.entries[index].box),
 };
