@@ -43,7 +43,8 @@ def _fixed_pose_checkpoint(path, azimuth: float, elevation: float, theta: float,
     std ~0.4 around a 3.0 lead of the chosen bin); None gives every image the same confidence.
     """
     torch.manual_seed(0)
-    config = ModelConfig(width=8, obs_dim=4, content_dim=6, hidden_dim=32)
+    # No mirror averaging: it would average the fixed pose with its mirror image's (360 - a).
+    config = ModelConfig(width=8, obs_dim=4, content_dim=6, hidden_dim=32, mirror_average=False)
     model = build_model(config).eval()
     head = model.pose_head
     bin_index = int(azimuth // head.bin_width)
