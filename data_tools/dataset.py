@@ -1,21 +1,29 @@
-"""The grouped dataset on disk: uint8 image shards, a CSV table of records and a JSON manifest.
+"""The grouped dataset on disk: uint8 image files, a CSV table of records and a JSON manifest.
 
 A dataset DIR is readable without this project (numpy + csv + json)::
 
-    DIR/manifest.json          format, version, image_size, categories, counts per split, how it was made
+    DIR/manifest.json          format, version, image_size, categories, counts per split, the
+                               image files (`files`: name and image count), how it was made
     DIR/records.csv            one row per image: RECORD_COLUMNS, then any extra columns
-    DIR/images/{shard}.npy     uint8 (n, H, W, 3) RGB, memory-mappable (np.load(mmap_mode="r"))
-    DIR/masks/{shard}.npy      uint8 (n, H, W), 255 = object (absent for real photos)
+    DIR/images/{file}.npy      uint8 (n, H, W, 3) RGB, memory-mappable (np.load(mmap_mode="r"))
+    DIR/masks/{file}.npy       uint8 (n, H, W), 255 = object (absent for real photos)
+    DIR/chunks/{chunk}/        records.csv and manifest.json of each chunk of a chunked build
 
-Row i of records.csv is image `offset` of shard `shard`. `group` is an int unique over the dataset
+{file} is `file-00000`, `file-00001`, ... for a dataset written in one go, and
+`chunk-00003-00000`, ... (chunk, then file within it) for a build in chunks.
+Row i of records.csv is image `offset` of file `file`. `group` is an int unique over the dataset
 (one object instance); splits are by group, so test instances are never seen in training. Angles
 are degrees in the PASCAL3D+ convention (data_tools.geometry); `has_pose` 0 means "no label".
 
-Sharded builds write parts (`part="part-003-of-008"`): the part's shards go to DIR/images and its
-table and manifest to DIR/parts/{part}/; `merge_parts` then writes the top-level table. Every file
-goes through `data_tools.atomic_write` (temporary name, fsync, rename, folder fsync), so a killed
-build never leaves a half file under a final name, only temporaries that `remove_temporaries`
-deletes; the manifest is written last, so a part without one is unfinished.
+Builds in chunks (`chunk="chunk-00003"`, see data_tools.render.build) write each chunk's files
+to DIR/images and its table and manifest to DIR/chunks/{chunk}/; `merge_chunks` then writes the
+top-level table. Every file goes through `data_tools.atomic_write` (temporary name, fsync,
+rename, folder fsync), so a killed build never leaves a half file under a final name, only
+temporaries that `remove_temporaries` deletes; the manifest is written last, so a chunk without
+one is unfinished.
+
+Format versions: 2 names the records column `file` (version 1 called it `shard`, and the
+manifest's list `shards`); the reader reads both.
 """
 
 from __future__ import annotations
@@ -31,16 +39,18 @@ import numpy as np
 from data_tools.atomic_write import atomic_open, atomic_save_npy, atomic_write_json
 
 FORMAT_NAME = "posenet-mlvae-grouped"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: What format version 1 called the records column `file`.
+VERSION_1_FILE_COLUMN = "shard"
 
 #: Columns every records.csv starts with, in this order.
 RECORD_COLUMNS = (
-    "index", "shard", "offset", "group", "instance", "category", "split", "source",
+    "index", "file", "offset", "group", "instance", "category", "split", "source",
     "azimuth", "elevation", "theta", "distance", "has_pose",
 )
 _INT_COLUMNS = {"index", "offset", "group", "has_pose"}
 _FLOAT_COLUMNS = {"azimuth", "elevation", "theta", "distance"}
-_STR_COLUMNS = {"shard", "instance", "category", "split", "source"}
+_STR_COLUMNS = {"file", "instance", "category", "split", "source"}
 SPLITS = ("train", "val", "test")
 
 
@@ -82,13 +92,17 @@ def _parse_column(name: str, values: list[str]) -> np.ndarray:
 
 
 def read_table(path: Path) -> dict[str, np.ndarray]:
-    """Read a records.csv into a dict of numpy column arrays (ints, floats or str objects)."""
+    """Read a records.csv into a dict of numpy column arrays (ints, floats or str objects).
+
+    A version-1 table (a `shard` column, no `file` column) is read with that column as `file`."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         try:
             header = next(reader)
         except StopIteration:
             raise ValueError(f"{path}: empty records table (no header)") from None
+        if "file" not in header:
+            header = ["file" if name == VERSION_1_FILE_COLUMN else name for name in header]
         missing = [c for c in RECORD_COLUMNS if c not in header]
         if missing:
             raise ValueError(f"{path}: records table lacks columns {missing}")
@@ -117,7 +131,7 @@ def read_manifest(root: Path) -> dict:
 
 
 def read_records(root: Path) -> dict[str, np.ndarray]:
-    """All rows of DIR/records.csv as numpy columns."""
+    """All rows of DIR/records.csv as numpy columns (format version 1 or 2)."""
     return read_table(Path(root) / "records.csv")
 
 
@@ -139,24 +153,25 @@ class GroupedDatasetWriter:
     >>> writer.close({"source": "synthetic", "seed": 0})
     """
 
-    def __init__(self, root: Path, image_size: int, shard_size: int = 4096, with_masks: bool = True,
-                 part: str | None = None):
+    def __init__(self, root: Path, image_size: int, file_images: int = 4096, with_masks: bool = True,
+                 chunk: str | None = None):
+        """`file_images`: images per .npy file; `chunk`: write as that chunk of a chunked build."""
         if image_size <= 0:
             raise ValueError(f"image_size must be positive, got {image_size}")
         self.root = Path(root)
         self.image_size = int(image_size)
-        self.shard_size = int(shard_size)
+        self.file_images = int(file_images)
         self.with_masks = with_masks
-        self.part = part
-        self.table_dir = self.root if part is None else self.root / "parts" / part
-        self.shard_prefix = "shard" if part is None else part
+        self.chunk = chunk
+        self.table_dir = self.root if chunk is None else self.root / "chunks" / chunk
+        self.file_prefix = "file" if chunk is None else chunk
         for folder in (self.root / "images", self.table_dir) + ((self.root / "masks",) if with_masks else ()):
             folder.mkdir(parents=True, exist_ok=True)
         size = self.image_size
-        self._images = np.zeros((self.shard_size, size, size, 3), np.uint8)
-        self._masks = np.zeros((self.shard_size, size, size), np.uint8) if with_masks else None
+        self._images = np.zeros((self.file_images, size, size, 3), np.uint8)
+        self._masks = np.zeros((self.file_images, size, size), np.uint8) if with_masks else None
         self._fill = 0
-        self._shards: list[dict] = []
+        self._files: list[dict] = []
         self._rows: list[dict] = []
         self._closed = False
 
@@ -180,7 +195,7 @@ class GroupedDatasetWriter:
         pose = {k: float(record.get(k, math.nan)) for k in ("azimuth", "elevation", "theta", "distance")}
         has_pose = int(record.get("has_pose", all(math.isfinite(pose[k]) for k in ("azimuth", "elevation", "theta"))))
         row = {
-            "index": len(self._rows), "shard": self._shard_name(len(self._shards)), "offset": self._fill,
+            "index": len(self._rows), "file": self._file_name(len(self._files)), "offset": self._fill,
             "group": int(record["group"]), "instance": record.get("instance", str(record["group"])),
             "category": record["category"], "split": record["split"], "source": record.get("source", ""),
             **pose, "has_pose": has_pose,
@@ -188,24 +203,24 @@ class GroupedDatasetWriter:
         row.update({k: v for k, v in record.items() if k not in row})
         self._rows.append(row)
         self._fill += 1
-        if self._fill == self.shard_size:
+        if self._fill == self.file_images:
             self._flush()
 
-    def _shard_name(self, k: int) -> str:
-        return f"{self.shard_prefix}-{k:05d}"
+    def _file_name(self, k: int) -> str:
+        return f"{self.file_prefix}-{k:05d}"
 
     def _flush(self) -> None:
         if self._fill == 0:
             return
-        name = self._shard_name(len(self._shards))
+        name = self._file_name(len(self._files))
         atomic_save_npy(self.root / "images" / f"{name}.npy", self._images[: self._fill])
         if self.with_masks:
             atomic_save_npy(self.root / "masks" / f"{name}.npy", self._masks[: self._fill])
-        self._shards.append({"name": name, "count": self._fill})
+        self._files.append({"name": name, "count": self._fill})
         self._fill = 0
 
     def close(self, manifest: dict | None = None) -> Path:
-        """Flush the last shard, then write records.csv and manifest.json (the manifest last)."""
+        """Flush the last file, then write records.csv and manifest.json (the manifest last)."""
         if self._closed:
             raise ValueError("GroupedDatasetWriter.close() called twice")
         self._flush()
@@ -215,44 +230,44 @@ class GroupedDatasetWriter:
                                "group": np.asarray([r["group"] for r in self._rows], dtype=np.int64)})
         full = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "image_size": self.image_size,
                 "categories": categories, "counts": counts, "has_masks": self.with_masks,
-                "shards": self._shards, **(manifest or {})}
+                "files": self._files, **(manifest or {})}
         atomic_write_json(self.table_dir / "manifest.json", full)
         self._closed = True
         return self.table_dir
 
 
-def part_is_complete(root: Path, part: str) -> bool:
-    """True when a sharded build's part finished (its manifest, written last, exists)."""
-    return (Path(root) / "parts" / part / "manifest.json").is_file()
+def chunk_is_complete(root: Path, chunk: str) -> bool:
+    """True when a chunk of a build finished (its manifest, written last, exists)."""
+    return (Path(root) / "chunks" / chunk / "manifest.json").is_file()
 
 
-def merge_parts(root: Path, parts: Iterable[str], manifest: dict | None = None) -> Path:
-    """Join finished parts of a sharded build into DIR/records.csv and DIR/manifest.json.
+def merge_chunks(root: Path, chunks: Iterable[str], manifest: dict | None = None) -> Path:
+    """Join finished chunks of a build into DIR/records.csv and DIR/manifest.json.
 
-    Rows keep their part's order, parts are taken in the given order, and `index` is renumbered.
-    Raises ValueError naming any part that has not finished.
+    Rows keep their chunk's order, chunks are taken in the given order, and `index` is renumbered.
+    Raises ValueError naming any chunk that has not finished.
     """
     root = Path(root)
-    parts = list(parts)
-    unfinished = [p for p in parts if not part_is_complete(root, p)]
+    chunks = list(chunks)
+    unfinished = [c for c in chunks if not chunk_is_complete(root, c)]
     if unfinished:
-        raise ValueError(f"{root}: parts not finished: {unfinished}; build them before merging")
+        raise ValueError(f"{root}: chunks not finished: {unfinished}; build them before merging")
     rows: list[dict] = []
-    shards: list[dict] = []
+    files: list[dict] = []
     base: dict = {}
-    for part in parts:
-        part_dir = root / "parts" / part
-        part_manifest = json.loads((part_dir / "manifest.json").read_text())
-        base = base or part_manifest
-        shards.extend(part_manifest["shards"])
-        with open(part_dir / "records.csv", newline="", encoding="utf-8") as f:
+    for chunk in chunks:
+        chunk_dir = root / "chunks" / chunk
+        chunk_manifest = json.loads((chunk_dir / "manifest.json").read_text())
+        base = base or chunk_manifest
+        files.extend(chunk_manifest["files"])
+        with open(chunk_dir / "records.csv", newline="", encoding="utf-8") as f:
             rows.extend(csv.DictReader(f))
     for i, row in enumerate(rows):
         row["index"] = i
     _write_table(root / "records.csv", rows)
     records = read_records(root)
-    merged = {**base, **(manifest or {}), "shards": shards, "counts": count_splits(records),
-              "categories": sorted(set(records["category"].tolist())), "parts": parts}
+    merged = {**base, **(manifest or {}), "files": files, "counts": count_splits(records),
+              "categories": sorted(set(records["category"].tolist())), "chunks": chunks}
     atomic_write_json(root / "manifest.json", merged)
     return root
 
@@ -287,28 +302,28 @@ class GroupedDataset:
     def __len__(self) -> int:
         return len(self.records["index"])
 
-    def _array(self, kind: str, shard: str) -> np.ndarray:
-        key = (kind, shard)
+    def _array(self, kind: str, file: str) -> np.ndarray:
+        key = (kind, file)
         if key not in self._arrays:
-            path = self.root / kind / f"{shard}.npy"
+            path = self.root / kind / f"{file}.npy"
             if not path.is_file():
-                raise ValueError(f"{path}: shard listed in records.csv is missing")
+                raise ValueError(f"{path}: image file listed in records.csv is missing")
             array = np.load(path, mmap_mode="r")
             self._arrays[key] = np.ascontiguousarray(array) if self._in_memory else array
         return self._arrays[key]
 
     def _gather(self, kind: str, indices: np.ndarray) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64)
-        shards = self.records["shard"][indices]
+        files = self.records["file"][indices]
         offsets = self.records["offset"][indices]
-        unique = np.unique(shards)
+        unique = np.unique(files)
         if len(unique) == 1:
             return np.asarray(self._array(kind, unique[0])[offsets])
         first = self._array(kind, unique[0])
         out = np.empty((len(indices),) + first.shape[1:], first.dtype)
-        for shard in unique:
-            rows = shards == shard
-            out[rows] = self._array(kind, shard)[offsets[rows]]
+        for file in unique:
+            rows = files == file
+            out[rows] = self._array(kind, file)[offsets[rows]]
         return out
 
     def images(self, indices: Sequence[int]) -> np.ndarray:
@@ -330,6 +345,6 @@ class GroupedDataset:
 
 
 __all__ = [
-    "GroupedDataset", "GroupedDatasetWriter", "RECORD_COLUMNS", "SPLITS", "count_splits", "merge_parts",
-    "part_is_complete", "read_manifest", "read_records", "read_table",
+    "GroupedDataset", "GroupedDatasetWriter", "RECORD_COLUMNS", "SPLITS", "chunk_is_complete",
+    "count_splits", "merge_chunks", "read_manifest", "read_records", "read_table",
 ]

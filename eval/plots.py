@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from data_tools.atomic_write import atomic_write_bytes
-from data_tools.draw import AXIS_COLORS, AXIS_NAMES, object_axes_pixels
+from data_tools.image.draw import AXIS_COLORS, AXIS_NAMES, object_axes_pixels
 from eval.confidence import failure_auroc, risk_coverage
 
 DPI = 100
@@ -155,7 +155,7 @@ def worst_gallery(
 
     Each image is drawn with its true (solid) and predicted (dashed) object axes. images:
     (n, H, W, 3) uint8; viewpoints (n, 3) degrees (azimuth, elevation, theta); errors (n,) degrees.
-    Axis colours: front red, left green, up blue (data_tools.draw).
+    Axis colours: front red, left green, up blue (data_tools.image.draw).
     """
     errors = np.asarray(errors, dtype=np.float64)
     count = max(len(errors), 1)

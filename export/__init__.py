@@ -1,6 +1,6 @@
 """export: ONNX export of any tensor-in/tensor-out module with metadata and a parity check
 (`export.onnx_export`, needs torch), the torch-free ONNX Runtime predictor for apps
-(`export.runtime`). Pose overlays are drawn by `data_tools.draw`.
+(`export.runtime`). Pose overlays are drawn by `data_tools.image.draw`.
 
 `export.PoseEstimator` and `export.PosePrediction` resolve lazily to `export.runtime`, so importing
 the package itself loads nothing heavy.

@@ -3,7 +3,7 @@
 Only onnxruntime, numpy, OpenCV and `data_tools` are imported, so an app can ship this file and
 `export/model_files.py` with the .onnx model and nothing of the training stack. Preprocessing is
 read from the model's metadata (`preprocessing_metadata` writes it at export) and done by the
-same `data_tools.preprocess` functions that training and evaluation use:
+same `data_tools.image.preprocess` functions that training and evaluation use:
 
     image (H, W, 3) uint8 RGB --crop_to_square(box, margin, mode, size)--> (size, size, 3) uint8
         --to_model_input--> float32 (N, 3, size, size) in [0, 1]     (the model normalises inside)
@@ -18,7 +18,7 @@ Example::
 One estimator may serve several threads at once (ONNX Runtime sessions are thread-safe and the
 estimator keeps no state between calls). Angles come out wrapped: azimuth in [0, 360), theta in
 (-180, 180]. Image files are checked against a pixel limit before decoding
-(`data_tools.preprocess.max_image_pixels`).
+(`data_tools.image.preprocess.max_image_pixels`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from data_tools.geometry import wrap_azimuth, wrap_theta
 from export.model_files import check_external_data
 
@@ -45,6 +45,12 @@ ImageInput = Union[str, os.PathLike, np.ndarray]
 
 #: Graph outputs a pose model must have (angles in degrees, rotation (N, 3, 3), confidence (N,)).
 POSE_OUTPUTS = ("azimuth", "elevation", "theta", "rotation", "confidence")
+
+#: Each image's own content latent mean (N, D_c): the output is called so from model format 2
+#: on (metadata `model_format_version`); format-1 models (no such key) called it `mu_group`,
+#: and `PoseEstimator.run` returns theirs under the new name.
+CONTENT_OUTPUT = "mu_content"
+FORMAT_1_CONTENT_OUTPUT = "mu_group"
 
 #: Metadata keys the predictor reads; `preprocessing_metadata` writes them.
 REQUIRED_METADATA = ("input_size", "color_order", "normalization", "crop_mode", "crop_margin")
@@ -198,6 +204,15 @@ def _as_boxes(boxes, count: int) -> list[Sequence[float] | None]:
     return boxes
 
 
+def _model_format_version(model_path: Path, metadata: dict[str, str]) -> int:
+    """The exported graph's format version: metadata `model_format_version`, 1 when absent."""
+    text = metadata.get("model_format_version", "1")
+    if not text.isdigit():
+        raise ValueError(f"{model_path}: metadata model_format_version {text!r} is not a whole "
+                         "number; export the model again with `posenet-mlvae export`")
+    return int(text)
+
+
 class PoseEstimator:
     """Viewpoint of objects in images with an exported pose model (ONNX Runtime, no torch).
 
@@ -208,7 +223,7 @@ class PoseEstimator:
             TensorRT/CUDA when onnxruntime-gpu and a GPU are present, else CPU, and logs which.
         threads: intra-op CPU threads (None: one per physical core).
         max_image_pixels: largest image file decoded (width x height); None: the default of
-            `data_tools.preprocess.max_image_pixels` (100 MP, or $POSENET_MLVAE_MAX_IMAGE_PIXELS).
+            `data_tools.image.preprocess.max_image_pixels` (100 MP, or $POSENET_MLVAE_MAX_IMAGE_PIXELS).
     """
 
     def __init__(self, model_path: str | os.PathLike, providers: Sequence[str] | None = None,
@@ -227,6 +242,7 @@ class PoseEstimator:
                              "cannot be built as in training; export it with `posenet-mlvae "
                              "export`, which records it")
         self.image_size = int(self.metadata["input_size"])
+        self.model_format_version = _model_format_version(self.model_path, self.metadata)
         self.crop_mode = self.metadata["crop_mode"]
         self.crop_margin = float(self.metadata["crop_margin"])
         if self.metadata["color_order"].upper() != "RGB":
@@ -294,7 +310,8 @@ class PoseEstimator:
         """Graph outputs by name for a preprocessed float32 batch (N, 3, S, S).
 
         azimuth is wrapped into [0, 360) and theta into (-180, 180] (DESIGN.md section 2), so
-        no output of the runtime leaves those ranges whatever the graph computes.
+        no output of the runtime leaves those ranges whatever the graph computes. The content
+        latent mean is `mu_content` for every model (a format-1 model's `mu_group`).
         """
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         names = [o.name for o in self.session.get_outputs()]
@@ -306,6 +323,8 @@ class PoseEstimator:
             out = {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
         out["azimuth"] = wrap_azimuth(out["azimuth"])
         out["theta"] = wrap_theta(out["theta"])
+        if FORMAT_1_CONTENT_OUTPUT in out and CONTENT_OUTPUT not in out:
+            out[CONTENT_OUTPUT] = out.pop(FORMAT_1_CONTENT_OUTPUT)
         return out
 
     def predict(self, images: ImageInput | Sequence[ImageInput], boxes=None,
@@ -316,7 +335,7 @@ class PoseEstimator:
             images: a file path, an image array, a (N, H, W, C) array, or a list of these; sizes
                 may differ. Arrays are (H, W, 3) uint8 in `color_order` (RGB by default); grayscale
                 (H, W), 4-channel (alpha dropped), uint16 and float in [0, 1] are converted by
-                `data_tools.preprocess.to_rgb_uint8`. Files are always read as RGB.
+                `data_tools.image.preprocess.to_rgb_uint8`. Files are always read as RGB.
             boxes: None (whole images), one box (x1, y1, x2, y2) for one image, or one box or
                 None per image; pixels, 0-based, x2/y2 exclusive.
             color_order: "rgb" (default) or "bgr" for arrays from OpenCV (cv2.imread).

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from data_tools.atomic_write import atomic_write_bytes, atomic_write_json
-from data_tools.draw import DEFAULT_EXTENT, TYPICAL_EXTENT
+from data_tools.image.draw import DEFAULT_EXTENT, TYPICAL_EXTENT
 from export.model_files import external_data_locations
 
 #: The page's sources in a checkout of posenet-mlvae.
@@ -72,7 +72,7 @@ def write_web_folder(model_path: str | os.PathLike, out_dir: str | os.PathLike,
         atomic_write_bytes(target, path.read_bytes())
     atomic_write_json(out_dir / "extents.json", {
         "about": "typical (x, y, z) extent per category in object units: the 3-D box the page "
-                 "draws (data_tools.draw.TYPICAL_EXTENT)",
+                 "draws (data_tools.image.draw.TYPICAL_EXTENT)",
         "categories": {name: list(extent) for name, extent in TYPICAL_EXTENT.items()},
         "default": list(DEFAULT_EXTENT),
     })

@@ -35,7 +35,7 @@ class ModelConfig:
         group-mates' posteriors only, leave-one-out; a group of one uses its own), which makes the
         content a view-invariant description of the instance. Test time always uses the means.
     mirror_average: at test time (evaluation, validation, the exported model) each pose averages
-        the image's with its horizontal mirror's by the flip rule (posenet_mlvae.pose_head). Right
+        the image's with its horizontal mirror's by the flip rule (posenet_mlvae.network.pose_head). Right
         for left-right symmetric objects (cars, chairs); `train` turns it off with --no-flip or
         --asymmetric-categories.
     content_dim is small (8) on purpose: the group objective charges the content KL once per

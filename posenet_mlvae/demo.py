@@ -57,7 +57,7 @@ def _say(message: str) -> None:
 
 def render_workers() -> int:
     """Worker processes for the demo's builds: the library default (the CPU count, capped)."""
-    from data_tools.pascal3d import default_workers
+    from data_tools.workers import default_workers
 
     return default_workers()
 
@@ -67,7 +67,8 @@ def render_datasets(config: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
 
     A folder already rendered with the same settings is reused (the builder resumes).
     """
-    from data_tools.synthetic import SyntheticConfig, build_synthetic
+    from data_tools.render.build import build_synthetic
+    from data_tools.render.plan import SyntheticConfig
 
     workers = render_workers()
     main = SyntheticConfig(category=config.category, instances=config.instances, views=config.views,
@@ -86,7 +87,7 @@ def render_datasets(config: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
 
 def train_model(config: DemoConfig, main_dir: Path, run_dir: Path, minutes: float) -> dict[str, Any]:
     from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
-    from posenet_mlvae.train import fit
+    from posenet_mlvae.training.train import fit
 
     model = ModelConfig(image_size=config.size)
     train = replace(TrainConfig(), time_budget_min=minutes, seed=config.seed)
@@ -99,7 +100,7 @@ def predict_samples(config: DemoConfig, model_path: Path, main_dir: Path, out_di
     import cv2
 
     from data_tools.dataset import GroupedDataset
-    from data_tools.draw import draw_pose, typical_extent
+    from data_tools.image.draw import draw_pose, typical_extent
     from eval.metrics import viewpoint_errors_deg
     from export.runtime import PoseEstimator
 
@@ -137,7 +138,7 @@ def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
 def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None,
                   photos: dict | None = None) -> list[tuple[str, str, str]]:
     """(name, value, target) rows of the final summary; `photos` are the figures of
-    `posenet_mlvae.sim2real.score_tree` on a PASCAL3D+-format tree."""
+    `posenet_mlvae.evaluation.sim2real.score_tree` on a PASCAL3D+-format tree."""
     diagnostics = metrics.get("diagnostics", {})
     retrieval = diagnostics.get("retrieval", {})
     probes = diagnostics.get("probes", {})
@@ -179,7 +180,7 @@ def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None,
 
 def run_demo(config: DemoConfig) -> int:
     """Run the whole demo; returns the exit code (0 when every stage ran)."""
-    from posenet_mlvae.evaluate import EvalConfig, evaluate_checkpoint
+    from posenet_mlvae.evaluation.evaluate import EvalConfig, evaluate_checkpoint
     from posenet_mlvae.export_model import ExportOptions, export_checkpoint
     from posenet_mlvae.inference_speed import compare_backends
 
@@ -223,7 +224,7 @@ def run_demo(config: DemoConfig) -> int:
                                                   train_split="test", progress=False))
     photos = None
     if config.pascal_root:
-        from posenet_mlvae.sim2real import format_figures, score_tree
+        from posenet_mlvae.evaluation.sim2real import format_figures, score_tree
 
         print(f"scoring {config.pascal_root} (PASCAL3D+ protocol, split test) by the model's crop rule")
         photos = score_tree(checkpoint, config.pascal_root, out / "pascal", category=config.category,

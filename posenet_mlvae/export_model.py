@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from export.onnx_export import FP32_ANGLE_TOLERANCE_DEG, check_parity, export_onnx
 from export.runtime import preprocessing_metadata
 
@@ -30,7 +30,7 @@ DECODER_PIXEL_TOLERANCE = 1e-3
 ANGLE_CONVENTION = "PASCAL3D+ degrees: R = Rz(theta) Rx(e-90) Rz(-a)"
 OUTPUTS_DOC = ("azimuth (N,) deg in [0, 360); elevation (N,) deg; theta (N,) deg; rotation "
                "(N, 3, 3) object-to-camera; confidence (N,) in [0, 1]; mu_obs (N, D_obs) "
-               "observation latent mean; mu_group (N, D_c) content latent mean")
+               "observation latent mean; mu_content (N, D_c) the image's own content latent mean")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ExportOptions:
 
     crop_mode/crop_margin: the crop rule recorded in the metadata, which must match how the
     training crops were made; None takes it from the checkpoint (`checkpoint["crop_rule"]`),
-    falling back to `data_tools.preprocess.DEFAULT_CROP_RULE` for checkpoints without one.
+    falling back to `data_tools.image.preprocess.DEFAULT_CROP_RULE` for checkpoints without one.
     """
 
     fp16: bool = False
@@ -89,10 +89,12 @@ def model_metadata(inference_metadata: dict[str, Any], options: ExportOptions,
                    crop_rule: preprocess.CropRule) -> dict[str, str]:
     """The ONNX metadata_props: preprocessing contract, angle convention, provenance."""
     from posenet_mlvae import __version__
+    from posenet_mlvae.inference import MODEL_FORMAT_VERSION
 
     metadata = preprocessing_metadata(inference_metadata["image_size"], crop_rule.mode,
                                       crop_rule.margin)
     metadata.update({
+        "model_format_version": str(MODEL_FORMAT_VERSION),
         "angle_convention": ANGLE_CONVENTION,
         "outputs": OUTPUTS_DOC,
         "categories": json.dumps(list(inference_metadata.get("categories", []))),
@@ -136,7 +138,7 @@ def parity_inputs(checkpoint_path: Path, image_size: int, count: int, data_dir: 
     split, else any), spread over the dataset; drawn scenes when none is on disk.
     """
     from data_tools.dataset import GroupedDataset
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
 
     candidates = [data_dir] if data_dir else list(
         read_checkpoint(checkpoint_path).get("data_config", {}).get("data_dirs", []))
@@ -185,7 +187,7 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path,
     enforced, so a float16 file is only written for a model that exports correctly; the fp16
     file's own parity is reported, not enforced.
     """
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
     from posenet_mlvae.inference import OUTPUT_NAMES, load_decoder_module, load_inference_module
 
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)
@@ -212,13 +214,13 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path,
         decoder_metadata = {
             "project": "posenet-mlvae", "project_version": metadata["project_version"],
             "model_config": metadata["model_config"], "precision": metadata["precision"],
-            "pose_model": out_path.name,
-            "inputs": "mu_obs (N, D_obs), mu_group (N, D_c): latent means from the pose model",
+            "pose_model": out_path.name, "model_format_version": metadata["model_format_version"],
+            "inputs": "mu_obs (N, D_obs), mu_content (N, D_c): latent means from the pose model",
             "outputs": "images (N, 3, H, W) RGB in [0, 1]",
         }
         decoder_report = _checked_export(decoder, latents, decoder_path, ["images"],
                                          decoder_metadata, options, fp16=options.fp16,
-                                         input_names=("mu_obs", "mu_group"),
+                                         input_names=("mu_obs", "mu_content"),
                                          value_tolerance=DECODER_PIXEL_TOLERANCE)[-1]
     return ExportResult(model_path=out_path, precision=metadata["precision"],
                         crop_rule=crop_rule, crop_rule_source=crop_rule_source, parity=reports,

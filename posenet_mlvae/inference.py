@@ -3,11 +3,15 @@
 `PoseInference` treats every image as its own group (a group of one: the product of Gaussians is
 the image's own content posterior, so no scatter op is needed) and uses posterior means only
 (no sampling node). Pre-processing stays outside: the input is the model input contract,
-float32 (N, 3, H, W) RGB in [0, 1] (data_tools.preprocess.to_model_input); the ImageNet
+float32 (N, 3, H, W) RGB in [0, 1] (data_tools.image.preprocess.to_model_input); the ImageNet
 normalisation is inside the graph.
 
     module, metadata = load_inference_module("runs/demo/best.pt")
-    azimuth, elevation, theta, rotation, confidence, mu_obs, mu_group = module(images)
+    azimuth, elevation, theta, rotation, confidence, mu_obs, mu_content = module(images)
+
+`mu_content` is each image's own content latent mean (a group of one), not a group's pooled
+one. Model format 2 (`MODEL_FORMAT_VERSION`, in the ONNX metadata) names it so; format 1 models
+(no version key) called it `mu_group`, and `export.runtime` reads both.
 
 `decode_pose` and `encode_pose` are THE way from a model's observation latent (or its input
 images) to angles, rotation and confidence: the evaluation runner, validation during training
@@ -23,12 +27,14 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import nn
 
-from posenet_mlvae.checkpoint import load_checkpoint
+from posenet_mlvae.training.checkpoint import load_checkpoint
 from posenet_mlvae.config import to_dict
-from posenet_mlvae.model import PoseMLVAE
-from posenet_mlvae.pose_head import PoseDecoded
+from posenet_mlvae.network.model import PoseMLVAE
+from posenet_mlvae.network.pose_head import PoseDecoded
 
-OUTPUT_NAMES = ("azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_group")
+OUTPUT_NAMES = ("azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_content")
+#: Version of the exported graph's interface (its output names); 2 renamed mu_group to mu_content.
+MODEL_FORMAT_VERSION = 2
 
 
 class EncodedPose(NamedTuple):
@@ -78,9 +84,9 @@ def pose_angles(pose: PoseDecoded) -> torch.Tensor:
 
 class PoseInference(nn.Module):
     """images (N, 3, H, W) in [0, 1] -> (azimuth, elevation, theta (N,) degrees, rotation (N, 3, 3),
-    confidence (N,) in [0, 1], mu_obs (N, D_obs), mu_group (N, D_c)).
+    confidence (N,) in [0, 1], mu_obs (N, D_obs), mu_content (N, D_c)).
 
-    For the "direct" variant (no content latent) mu_group is a zero column (N, 1).
+    For the "direct" variant (no content latent) mu_content is a zero column (N, 1).
     """
 
     output_names = OUTPUT_NAMES
@@ -91,12 +97,13 @@ class PoseInference(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         pose, mu_obs, _, mu_content, _ = encode_pose(self.model, images)
-        mu_group = mu_content if mu_content is not None else torch.zeros_like(mu_obs[:, :1])
-        return (pose.azimuth, pose.elevation, pose.theta, pose.rotation, pose.confidence, mu_obs, mu_group)
+        if mu_content is None:
+            mu_content = torch.zeros_like(mu_obs[:, :1])
+        return (pose.azimuth, pose.elevation, pose.theta, pose.rotation, pose.confidence, mu_obs, mu_content)
 
 
 class PoseDecoder(nn.Module):
-    """(mu_obs (N, D_obs), mu_group (N, D_c)) -> images (N, 3, H, W) in [0, 1] (for --with-decoder)."""
+    """(mu_obs (N, D_obs), mu_content (N, D_c)) -> images (N, 3, H, W) in [0, 1] (for --with-decoder)."""
 
     def __init__(self, model: PoseMLVAE) -> None:
         super().__init__()
@@ -104,8 +111,8 @@ class PoseDecoder(nn.Module):
             raise ValueError("this model has no decoder (variant 'direct'); export it without --with-decoder")
         self.decoder = model.decoder
 
-    def forward(self, mu_obs: torch.Tensor, mu_group: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.cat([mu_obs, mu_group], dim=1))
+    def forward(self, mu_obs: torch.Tensor, mu_content: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.cat([mu_obs, mu_content], dim=1))
 
 
 def load_inference_module(checkpoint_path: str | Path) -> tuple[PoseInference, dict[str, Any]]:

@@ -48,7 +48,7 @@ def _torch_module(model_path: str, checkpoint: str | None):
     from export.onnx_export import read_metadata
     from posenet_mlvae.config import ModelConfig, from_dict
     from posenet_mlvae.inference import PoseInference, load_inference_module
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     if checkpoint:
         module, _ = load_inference_module(checkpoint)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from data_tools.renderer import create_context
+from data_tools.render.renderer import create_context
 
 
 def _egl_problem() -> str | None:

@@ -6,7 +6,9 @@ weights) as a checkpoint that records a crop rule, and exports it with `posenet-
 metadata. A random network's angles barely depend on the image, and a parity check on constant
 outputs cannot fail, so the observation head is scaled up: the angles then move by about
 0.1 deg when every pixel changes by one level. Built once per test session (the export takes
-about 15 s) under pytest's base temporary folder.
+about 15 s) under pytest's base temporary folder. `format_1_model` rewrites an exported
+model as model format 1 wrote it (the content mean called `mu_group`), for tests that old
+models keep working.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ def exported_pose_model(tmp_path_factory) -> Path:
 
     from data_tools.atomic_write import atomic_write_text
     from export.web_page import page_assets
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     from posenet_mlvae.cli import main
     from posenet_mlvae.config import ModelConfig, to_dict
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -59,3 +61,28 @@ def exported_pose_model(tmp_path_factory) -> Path:
     assert code == 0, log.getvalue()
     atomic_write_text(folder / "export.log", log.getvalue())
     return folder
+
+
+def format_1_model(path: Path, out: Path) -> Path:
+    """A copy of an exported model as format 1 wrote it: `mu_content` called `mu_group` and
+    no model_format_version in the metadata."""
+    import onnx
+
+    from data_tools.atomic_write import atomic_write_bytes
+
+    def rename(names):
+        names[:] = ["mu_group" if name == "mu_content" else name for name in names]
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        rename(node.input)
+        rename(node.output)
+    for info in [*model.graph.output, *model.graph.value_info]:
+        if info.name == "mu_content":
+            info.name = "mu_group"
+    kept = [p for p in model.metadata_props if p.key != "model_format_version"]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.checker.check_model(model)
+    atomic_write_bytes(out, model.SerializeToString())
+    return out

@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from data_tools.backgrounds import (
+from data_tools.render.backgrounds import (
     BANK_STYLES, LEGACY_KINDS, LEGACY_SHARE, PROCEDURAL_KINDS, bank_kinds, procedural_background,
     procedural_bank,
 )
-from data_tools.camera_effects import EFFECTS, apply_camera_effects
-from data_tools.occluders import OCCLUDER_KINDS, add_occluders, occluder_layer
-from data_tools.scene_backgrounds import SCENE_KINDS, pink_noise, scene_background
+from data_tools.render.camera_effects import EFFECTS, apply_camera_effects
+from data_tools.render.occluders import OCCLUDER_KINDS, add_occluders, occluder_layer
+from data_tools.render.scenes import SCENE_KINDS, pink_noise, scene_background
 
 SIDE = 128
 SEEDS = range(8)

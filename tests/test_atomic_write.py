@@ -45,8 +45,8 @@ def test_round_trips_and_bad_input(tmp_path):
     atomic_write_json(tmp_path / "j.json", {"b": np.float32(0.5), "a": 1}, sort_keys=True, default=float)
     assert (tmp_path / "j.json").read_text() == '{\n  "a": 1,\n  "b": 0.5\n}\n'
     array = np.arange(12, dtype=np.int16).reshape(3, 4)
-    atomic_save_npy(tmp_path / "shard", array)  # no .npy appended
-    np.testing.assert_array_equal(np.load(tmp_path / "shard"), array)
+    atomic_save_npy(tmp_path / "images", array)  # no .npy appended
+    np.testing.assert_array_equal(np.load(tmp_path / "images"), array)
     with atomic_open(tmp_path / "rows.csv", "w", newline="") as f:
         f.write("a,é\r\n")
     assert (tmp_path / "rows.csv").read_bytes() == "a,é\r\n".encode("utf-8")
@@ -232,7 +232,7 @@ def stall_every_write():
 
 if job == "checkpoint":
     import torch
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     save_checkpoint(target, {"model": {"weight": torch.full((1000,), 1.0)}, "step": 1})  # the previous one
     stall_every_write()
     save_checkpoint(target, {"model": {"weight": torch.full((500_000,), 2.0)}, "step": 2})
@@ -240,8 +240,8 @@ else:
     import numpy as np
     from data_tools.dataset import GroupedDatasetWriter
     stall_every_write()
-    writer = GroupedDatasetWriter(target, image_size=16, shard_size=64, with_masks=False)
-    for i in range(64):  # the 64th image fills the shard and writes it
+    writer = GroupedDatasetWriter(target, image_size=16, file_images=64, with_masks=False)
+    for i in range(64):  # the 64th image fills the file and writes it
         writer.add(np.full((16, 16, 3), 2, np.uint8), {"group": i, "category": "car", "split": "train"})
 '''
 
@@ -274,7 +274,7 @@ def test_kill_9_mid_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
     child, marker = start_stalling_writer(tmp_path, "checkpoint", path, stall_after=100_000)
     import torch
 
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
 
     kill_when_stalled(child, marker)
     previous = read_checkpoint(path)
@@ -285,19 +285,19 @@ def test_kill_9_mid_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
     assert sorted(p.name for p in run.iterdir()) == ["last.pt"]
 
 
-def test_kill_9_mid_shard_write_keeps_the_previous_dataset(tmp_path):
+def test_kill_9_mid_image_file_write_keeps_the_previous_dataset(tmp_path):
     root = tmp_path / "data"
-    writer = GroupedDatasetWriter(root, image_size=16, shard_size=64, with_masks=False)
+    writer = GroupedDatasetWriter(root, image_size=16, file_images=64, with_masks=False)
     for i in range(10):
         writer.add(np.full((16, 16, 3), 1, np.uint8), {"group": i, "category": "car", "split": "train"})
     writer.close()
-    kill_when_stalled(*start_stalling_writer(tmp_path, "shard", root, stall_after=20_000))
-    dataset = GroupedDataset(root)  # the old table, manifest and shard, all whole
+    kill_when_stalled(*start_stalling_writer(tmp_path, "dataset", root, stall_after=20_000))
+    dataset = GroupedDataset(root)  # the old table, manifest and image file, all whole
     assert len(dataset) == 10 and (dataset.images(np.arange(10)) == 1).all()
     [left] = temporaries(root / "images")
-    assert left.name.startswith(".shard-00000.npy") and left.stat().st_size == 20_000
+    assert left.name.startswith(".file-00000.npy") and left.stat().st_size == 20_000
     assert remove_temporaries(root / "images") == 1
-    assert sorted(p.name for p in (root / "images").iterdir()) == ["shard-00000.npy"]
+    assert sorted(p.name for p in (root / "images").iterdir()) == ["file-00000.npy"]
     assert temporaries(root) == []
 
 
@@ -342,7 +342,7 @@ def fill_the_disk(monkeypatch, where: str) -> None:
 def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_path(tmp_path, monkeypatch, where):
     import torch
 
-    from posenet_mlvae.checkpoint import read_checkpoint, save_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint, save_checkpoint
 
     path = save_checkpoint(tmp_path / "run" / "last.pt", {"model": {"weight": torch.ones(100)}, "step": 1})
     fill_the_disk(monkeypatch, where)
@@ -358,12 +358,12 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_path(tmp_path, 
 
 
 @pytest.mark.parametrize("where", ["write", "fsync"])
-def test_a_full_disk_while_writing_a_shard_leaves_no_half_shard(tmp_path, monkeypatch, where):
-    writer = GroupedDatasetWriter(tmp_path, image_size=16, shard_size=8, with_masks=False)
+def test_a_full_disk_while_writing_an_image_file_leaves_no_half_file(tmp_path, monkeypatch, where):
+    writer = GroupedDatasetWriter(tmp_path, image_size=16, file_images=8, with_masks=False)
     for i in range(7):
         writer.add(np.zeros((16, 16, 3), np.uint8), {"group": i, "category": "car", "split": "train"})
     fill_the_disk(monkeypatch, where)
-    with pytest.raises(OSError, match=r"cannot write .*shard-00000\.npy: No space left on device"):
+    with pytest.raises(OSError, match=r"cannot write .*file-00000\.npy: No space left on device"):
         writer.add(np.zeros((16, 16, 3), np.uint8), {"group": 7, "category": "car", "split": "train"})
     monkeypatch.undo()
     assert list((tmp_path / "images").iterdir()) == [] and not (tmp_path / "manifest.json").exists()
@@ -401,19 +401,19 @@ def test_the_file_then_its_folder_are_fsynced_after_the_rename(tmp_path, monkeyp
 def test_every_file_of_a_checkpoint_config_and_dataset_has_its_folder_fsynced(tmp_path, monkeypatch):
     import torch
 
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, save_configs
 
     calls = record_fsyncs(monkeypatch, tmp_path / "unused")
     save_checkpoint(tmp_path / "run" / "best.pt", {"model": {"w": torch.ones(3)}, "step": 0})
     save_configs(tmp_path / "run" / "config.json", ModelConfig(), TrainConfig(), DataConfig())
-    writer = GroupedDatasetWriter(tmp_path / "data", image_size=4, shard_size=2)
+    writer = GroupedDatasetWriter(tmp_path / "data", image_size=4, file_images=2)
     for i in range(3):
         writer.add(np.zeros((4, 4, 3), np.uint8), {"group": i, "category": "car", "split": "train"},
                    np.zeros((4, 4), np.uint8))
     writer.close()
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file())
-    assert len(written) == 8  # best.pt, config.json, 2 image shards, 2 mask shards, records, manifest
+    assert len(written) == 8  # best.pt, config.json, 2 image files, 2 mask files, records, manifest
     pairs = [(a[:2], b[:2]) for a, b in zip(calls, calls[1:])]
     for path in written:
         assert (("file", path.stat().st_ino), ("folder", path.parent.stat().st_ino)) in pairs, path
@@ -423,7 +423,7 @@ def test_every_file_of_a_checkpoint_config_and_dataset_has_its_folder_fsynced(tm
 # --- the training log -----------------------------------------------------------------------------
 
 def test_metrics_csv_is_whole_after_each_row_and_kept_on_resume(tmp_path):
-    from posenet_mlvae.run_log import CSV_COLUMNS, RunLog
+    from posenet_mlvae.training.run_log import CSV_COLUMNS, RunLog
 
     val = {"med_err_deg": 5.0, "acc_pi_6": 0.9, "acc_pi_18": 0.5, "n": 8, "neg_elbo": 1.0, "recon": 0.5,
            "kl_obs": 0.25, "kl_content": 0.125}

@@ -14,15 +14,15 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-import pascal3d_fixture as fx
-from data_tools.preprocess import to_model_input
+from data_tools.image.preprocess import to_model_input
+from data_tools.pascal3d import miniature as fx
 from eval.metrics import viewpoint_errors_deg
-from posenet_mlvae.checkpoint import save_checkpoint
+from posenet_mlvae.training.checkpoint import save_checkpoint
 from posenet_mlvae.cli import main
 from posenet_mlvae.config import ModelConfig, to_dict
-from posenet_mlvae.model import build_model
+from posenet_mlvae.network.model import build_model
 
-#: The car objects of the fixture's standard test set (see tests/pascal3d_fixture.py): v1, v2's
+#: The car objects of the fixture's standard test set (see data_tools/pascal3d/miniature.py): v1, v2's
 #: clean car, v6's car with a box and the car of the shared image.
 TEST_CARS = (("2008_000001", 0), ("2008_000002", 0), ("2008_000006", 0), ("2008_000050", 0))
 
@@ -43,7 +43,8 @@ def _fixed_pose_checkpoint(path, azimuth: float, elevation: float, theta: float,
     std ~0.4 around a 3.0 lead of the chosen bin); None gives every image the same confidence.
     """
     torch.manual_seed(0)
-    config = ModelConfig(width=8, obs_dim=4, content_dim=6, hidden_dim=32)
+    # No mirror averaging: it would average the fixed pose with its mirror image's (360 - a).
+    config = ModelConfig(width=8, obs_dim=4, content_dim=6, hidden_dim=32, mirror_average=False)
     model = build_model(config).eval()
     head = model.pose_head
     bin_index = int(azimuth // head.bin_width)
@@ -114,8 +115,8 @@ def test_flips_and_gross_errors_match_the_ground_truth(tree, tmp_path, capsys):
 
 def test_auroc_matches_sklearn_on_the_predictions(tree, tmp_path, capsys):
     from data_tools.dataset import GroupedDataset
-    from data_tools.pascal3d import index_dataset
-    from data_tools.pascal3d_build import CropConfig, build_dataset
+    from data_tools.pascal3d.protocol import index_dataset
+    from data_tools.pascal3d.build import CropConfig, build_dataset
 
     root, true = tree
     predicted = (165.0, 15.0, 3.0)
@@ -142,7 +143,7 @@ def test_auroc_matches_sklearn_on_the_predictions(tree, tmp_path, capsys):
 
 
 def test_crops_follow_the_checkpoint_rule_and_are_reused(tree, tmp_path, capsys):
-    from data_tools.pascal3d_build import CropConfig
+    from data_tools.pascal3d.build import CropConfig
 
     root, _ = tree
     out = tmp_path / "out"

@@ -143,7 +143,7 @@ def test_every_render_size_either_builds_or_is_refused_with_sizes_that_work():
     (naming the sizes that work), or the model runs and reconstructs at that size."""
     import torch
 
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny forward passes: thread start-up would dominate
@@ -217,7 +217,7 @@ def runs(tmp_path_factory):
 
 
 def test_resume_accepts_the_same_values(runs, capsys):
-    from posenet_mlvae.checkpoint import read_checkpoint
+    from posenet_mlvae.training.checkpoint import read_checkpoint
 
     run_b = runs["root"] / "B"
     code = main(["train", "--resume", "--out", str(run_b), *runs["b_flags"], "--steps", "3", "--width", "4",
@@ -292,18 +292,18 @@ def test_every_stated_default_is_the_real_one():
     assert {f for _, _, f, _, _ in train._OPTIONS} <= set(config_defaults)
 
 
-def test_render_part_size_in_the_help_is_what_is_written():
-    from data_tools.synthetic import SyntheticConfig
+def test_render_chunk_size_in_the_help_is_what_is_written():
+    from data_tools.render.plan import SyntheticConfig
 
-    text = next(a.help for p, a in all_actions() if p == ["render"] and "--instances-per-part" in a.option_strings)
-    stated = int(re.search(r"about (\d+) images per part", text).group(1))
+    text = next(a.help for p, a in all_actions() if p == ["render"] and "--instances-per-chunk" in a.option_strings)
+    stated = int(re.search(r"about (\d+) images per chunk", text).group(1))
     for views in (8, 24, 50):
-        written = SyntheticConfig(views=views).part_instances * views
+        written = SyntheticConfig(views=views).chunk_instances * views
         assert stated <= written < stated + views
 
 
 def test_choices_come_from_the_config_constants():
-    from data_tools.preprocess import CROP_MODES
+    from data_tools.image.preprocess import CROP_MODES
 
     choices = {(tuple(p), a.option_strings[0]): a.choices for p, a in all_actions() if a.option_strings}
     assert tuple(choices[("train",), "--variant"]) == VARIANTS

@@ -1,15 +1,17 @@
-"""data_tools.dataset: write/read round trips, sharded parts and merging, bad input.
+"""data_tools.dataset: write/read round trips, chunks and merging, bad input.
 
-Writes under faults (kill -9 mid-shard, a full disk, fsyncs) are in test_atomic_write.py.
+Writes under faults (kill -9 mid-file, a full disk, fsyncs) are in test_atomic_write.py.
 """
 
+import csv
 import json
 
 import numpy as np
 import pytest
 
 from data_tools.dataset import (
-    GroupedDataset, GroupedDatasetWriter, merge_parts, part_is_complete, read_manifest,
+    FORMAT_NAME, FORMAT_VERSION, GroupedDataset, GroupedDatasetWriter, chunk_is_complete, merge_chunks,
+    read_manifest,
 )
 
 
@@ -27,8 +29,8 @@ def make_rows(n_groups=5, views=4, size=8, seed=0):
             yield image, mask, record
 
 
-def write(root, rows, shard_size=7, part=None):
-    writer = GroupedDatasetWriter(root, image_size=8, shard_size=shard_size, part=part)
+def write(root, rows, file_images=7, chunk=None):
+    writer = GroupedDatasetWriter(root, image_size=8, file_images=file_images, chunk=chunk)
     for image, mask, record in rows:
         writer.add(image, record, mask)
     return writer.close({"source": "test", "seed": 0})
@@ -41,7 +43,17 @@ def test_round_trip_images_masks_records(tmp_path):
     assert manifest["image_size"] == 8 and manifest["categories"] == ["car"]
     assert manifest["counts"] == {"test": {"images": 4, "groups": 1}, "train": {"images": 12, "groups": 3},
                                   "val": {"images": 4, "groups": 1}}
-    assert sum(s["count"] for s in manifest["shards"]) == 20 and len(manifest["shards"]) == 3
+    assert manifest["version"] == FORMAT_VERSION == 2
+    assert manifest["files"] == [{"name": "file-00000", "count": 7}, {"name": "file-00001", "count": 7},
+                                 {"name": "file-00002", "count": 6}]
+    # The names the module's docstring documents are the names on disk.
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == [
+        "file-00000.npy", "file-00001.npy", "file-00002.npy"]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == sorted(
+        p.name for p in (tmp_path / "images").iterdir())
+    with open(tmp_path / "records.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert header[:3] == ["index", "file", "offset"] and "shard" not in header
     ds = GroupedDataset(tmp_path)
     assert len(ds) == 20
     np.testing.assert_array_equal(ds.images(np.arange(20)), np.stack([r[0] for r in rows]))
@@ -65,17 +77,17 @@ def test_split_and_category_filters(tmp_path):
         GroupedDataset(tmp_path, split="validation")
 
 
-def test_parts_merge_equals_single_build(tmp_path):
+def test_chunks_merge_equals_single_build(tmp_path):
     rows = list(make_rows())
     write(tmp_path / "single", rows)
     root = tmp_path / "sharded"
-    write(root, rows[:8], part="part-000-of-002")
-    assert part_is_complete(root, "part-000-of-002")
-    assert not part_is_complete(root, "part-001-of-002")
-    with pytest.raises(ValueError, match="part-001-of-002"):
-        merge_parts(root, ["part-000-of-002", "part-001-of-002"])
-    write(root, rows[8:], part="part-001-of-002")
-    merge_parts(root, ["part-000-of-002", "part-001-of-002"])
+    write(root, rows[:8], chunk="chunk-00000")
+    assert chunk_is_complete(root, "chunk-00000")
+    assert not chunk_is_complete(root, "chunk-00001")
+    with pytest.raises(ValueError, match="chunk-00001"):
+        merge_chunks(root, ["chunk-00000", "chunk-00001"])
+    write(root, rows[8:], chunk="chunk-00001")
+    merge_chunks(root, ["chunk-00000", "chunk-00001"])
     single, merged = GroupedDataset(tmp_path / "single"), GroupedDataset(root)
     np.testing.assert_array_equal(single.images(np.arange(20)), merged.images(np.arange(20)))
     for name in ("index", "group", "azimuth", "split", "instance", "light"):
@@ -93,6 +105,37 @@ def test_no_temporary_files_left_and_unlabelled_rows(tmp_path):
     assert ds.masks([0]) is None and ds[0]["mask"] is None
 
 
+def test_a_version_1_dataset_written_by_hand_still_reads(tmp_path):
+    """Format version 1 named the records column `shard` (and the manifest list `shards`)."""
+    rng = np.random.default_rng(4)
+    images = {"shard-00000": rng.integers(0, 256, (3, 4, 4, 3), dtype=np.uint8),
+              "shard-00001": rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)}
+    (tmp_path / "images").mkdir()
+    for name, array in images.items():
+        np.save(tmp_path / "images" / f"{name}.npy", array)
+    rows = [(0, "shard-00001", 1, 7, "train", 10.0), (1, "shard-00000", 0, 7, "train", 20.0),
+            (2, "shard-00000", 2, 8, "test", 30.0)]
+    lines = ["index,shard,offset,group,instance,category,split,source,azimuth,elevation,theta,"
+             "distance,has_pose,view"]
+    lines += [f"{i},{shard},{offset},{group},car-{group},car,{split},synthetic,{a},5.0,0.0,4.0,1,{i}"
+              for i, shard, offset, group, split, a in rows]
+    (tmp_path / "records.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "format": FORMAT_NAME, "version": 1, "image_size": 4, "categories": ["car"], "has_masks": False,
+        "counts": {"train": {"images": 2, "groups": 1}, "test": {"images": 1, "groups": 1}},
+        "shards": [{"name": "shard-00000", "count": 3}, {"name": "shard-00001", "count": 2}]}))
+    ds = GroupedDataset(tmp_path)
+    assert ds.records["file"].tolist() == ["shard-00001", "shard-00000", "shard-00000"]
+    assert "shard" not in ds.records
+    np.testing.assert_array_equal(ds.images([0, 1, 2]), np.stack(
+        [images["shard-00001"][1], images["shard-00000"][0], images["shard-00000"][2]]))
+    assert ds[2]["azimuth"] == 30.0 and ds[2]["view"] == 2 and ds[2]["image"].shape == (4, 4, 3)
+    assert len(GroupedDataset(tmp_path, split="train")) == 2
+    # A version newer than the reader is refused, naming both versions.
+    (tmp_path / "manifest.json").write_text(json.dumps({**read_manifest(tmp_path), "version": 3}))
+    with pytest.raises(ValueError, match="version 3 is newer than this reader"):
+        GroupedDataset(tmp_path)
+
 def test_bad_inputs(tmp_path):
     writer = GroupedDatasetWriter(tmp_path, image_size=8)
     with pytest.raises(ValueError, match="uint8"):
@@ -106,8 +149,8 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="no manifest.json"):
         GroupedDataset(tmp_path / "nowhere")
     write(tmp_path / "ok", make_rows(1, 2))
-    (tmp_path / "ok" / "images" / "shard-00000.npy").unlink()
-    with pytest.raises(ValueError, match="shard-00000.npy"):
+    (tmp_path / "ok" / "images" / "file-00000.npy").unlink()
+    with pytest.raises(ValueError, match="file-00000.npy"):
         GroupedDataset(tmp_path / "ok").images([0])
     manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
     (tmp_path / "ok" / "manifest.json").write_text(json.dumps({**manifest, "format": "other"}))

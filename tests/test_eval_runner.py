@@ -1,4 +1,4 @@
-"""The evaluation runner (posenet_mlvae.evaluate), driven through `posenet-mlvae evaluate` (cli.main)."""
+"""The evaluation runner (posenet_mlvae.evaluation.evaluate), driven through `posenet-mlvae evaluate` (cli.main)."""
 
 import csv
 import json
@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from data_tools.dataset import GroupedDataset, GroupedDatasetWriter
-from data_tools.preprocess import to_model_input
+from data_tools.image.preprocess import to_model_input
 from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
-from posenet_mlvae.checkpoint import save_checkpoint
+from posenet_mlvae.training.checkpoint import save_checkpoint
 from posenet_mlvae.cli import main
 from posenet_mlvae.config import ModelConfig, to_dict
-from posenet_mlvae.evaluate import Predictions, is_grid_set, pose_metrics, predict
-from posenet_mlvae.model import build_model
+from posenet_mlvae.evaluation.evaluate import Predictions, is_grid_set, pose_metrics, predict
+from posenet_mlvae.network.model import build_model
 
 AZIMUTHS = (0.0, 72.0, 144.0, 216.0, 288.0)
 ELEVATIONS = (0.0, 20.0)
@@ -213,9 +213,9 @@ def test_baseline_variants_are_evaluated_with_the_same_protocol(tiny, tmp_path, 
 
 def test_one_decode_for_evaluation_validation_and_export(tiny):
     """The runner, validation during training and the ONNX module read the same pose."""
-    from posenet_mlvae.data import load_split
+    from posenet_mlvae.training.data import load_split
     from posenet_mlvae.inference import PoseInference
-    from posenet_mlvae.validation import validate
+    from posenet_mlvae.training.validation import validate
 
     model, root = tiny["model"], tiny["root"]
     dataset = GroupedDataset(root, split="test")
@@ -245,7 +245,7 @@ def test_grid_detection_rejects_a_grid_with_a_hole(tiny):
 
 def test_runs_on_a_pascal3d_made_dataset(tiny, tmp_path, capsys):
     """Real-photo crops made by `posenet-mlvae pascal3d`: groups of one or two views, two categories."""
-    import pascal3d_fixture as fx
+    from data_tools.pascal3d import miniature as fx
 
     root = tmp_path / "PASCAL3D+_release1.1"
     fx.make_pascal3d_fixture(root)

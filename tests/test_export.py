@@ -1,7 +1,7 @@
 """ONNX export, parity with torch, the torch-free ONNX Runtime predictor and the pose overlay.
 
 A small stand-in conv module with the inference signature (images -> azimuth, elevation, theta,
-rotation, confidence, mu_obs, mu_group) is exported once per session; the real PoseInference
+rotation, confidence, mu_obs, mu_content) is exported once per session; the real PoseInference
 module is exported too when `posenet_mlvae.inference` is present. CPU only.
 """
 
@@ -19,14 +19,15 @@ import pytest
 import torch
 from torch import nn
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from data_tools.geometry import viewpoint_to_rotation
 from export.onnx_export import (ParityError, angle_difference_deg, check_parity, export_onnx,
                                 random_op_types, read_metadata)
-from data_tools.draw import draw_pose, pose_outline, typical_extent
+from data_tools.image.draw import draw_pose, pose_outline, typical_extent
 from export.runtime import PoseEstimator, choose_providers, preprocessing_metadata
+from pose_model_fixture import format_1_model
 
-OUTPUT_NAMES = ["azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_group"]
+OUTPUT_NAMES = ["azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_content"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -340,10 +341,10 @@ def test_draw_pose_colours_the_axes():
 @pytest.fixture(scope="module")
 def real_export(tmp_path_factory):
     """The default-config model (random weights) saved as a checkpoint, exported by the CLI."""
-    from posenet_mlvae.checkpoint import save_checkpoint
+    from posenet_mlvae.training.checkpoint import save_checkpoint
     from posenet_mlvae.cli import main
     from posenet_mlvae.config import ModelConfig, to_dict
-    from posenet_mlvae.model import build_model
+    from posenet_mlvae.network.model import build_model
 
     root = tmp_path_factory.mktemp("real")
     torch.manual_seed(0)
@@ -357,6 +358,8 @@ def real_export(tmp_path_factory):
 
 
 def test_real_model_parity_and_metadata(real_export):
+    import onnx
+
     from posenet_mlvae.inference import load_inference_module
 
     module, info = load_inference_module(real_export / "best.pt")
@@ -370,6 +373,9 @@ def test_real_model_parity_and_metadata(real_export):
     assert (metadata["input_size"], metadata["color_order"], metadata["crop_mode"]) == \
         ("64", "RGB", "pad")
     assert metadata["normalization"].startswith("x/255")
+    assert metadata["model_format_version"] == "2"
+    assert [o.name for o in onnx.load(str(path)).graph.output] == list(info["outputs"]) == [
+        "azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_content"]
     assert not list(real_export.glob(".*"))  # no temporary files left behind
 
     image = drawn_scene(11, 120, 90)
@@ -386,6 +392,26 @@ def test_real_model_parity_and_metadata(real_export):
     assert not np.array_equal(other, crop)
 
 
+def test_a_format_1_model_with_mu_group_still_runs(real_export, tmp_path):
+    import onnx
+
+    from posenet_mlvae.inference import load_inference_module
+
+    old_path = format_1_model(real_export / "model.onnx", tmp_path / "format1.onnx")
+    assert "mu_group" in [o.name for o in onnx.load(str(old_path)).graph.output]
+    new, old = PoseEstimator(real_export / "model.onnx"), PoseEstimator(old_path)
+    assert (new.model_format_version, old.model_format_version) == (2, 1)
+    batch = model_inputs(3).numpy()
+    new_out, old_out = new.run(batch), old.run(batch)
+    assert set(old_out) == set(new_out) and "mu_group" not in old_out
+    np.testing.assert_array_equal(old_out["mu_content"], new_out["mu_content"])
+    module, _ = load_inference_module(real_export / "best.pt")
+    with torch.no_grad():
+        expected = module(torch.from_numpy(batch))[6].numpy()  # each image's own content mean
+    np.testing.assert_allclose(old_out["mu_content"], expected, atol=1e-4)
+    assert prediction_angles(old.predict_preprocessed(batch, ["a", "b", "c"])).tolist() == \
+        prediction_angles(new.predict_preprocessed(batch, ["a", "b", "c"])).tolist()
+
 def test_real_decoder_export(real_export):
     import onnxruntime
 
@@ -393,15 +419,15 @@ def test_real_decoder_export(real_export):
 
     session = onnxruntime.InferenceSession(str(real_export / "model_decoder.onnx"),
                                            providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["mu_obs", "mu_group"]
+    assert [i.name for i in session.get_inputs()] == ["mu_obs", "mu_content"]
     sizes = {i.name: i.shape[1] for i in session.get_inputs()}  # latent sizes of the model's config
     rng = np.random.default_rng(0)
     mu_obs = rng.standard_normal((3, sizes["mu_obs"])).astype(np.float32)
-    mu_group = rng.standard_normal((3, sizes["mu_group"])).astype(np.float32)
-    [images] = session.run(None, {"mu_obs": mu_obs, "mu_group": mu_group})
+    mu_content = rng.standard_normal((3, sizes["mu_content"])).astype(np.float32)
+    [images] = session.run(None, {"mu_obs": mu_obs, "mu_content": mu_content})
     with torch.no_grad():
         expected = load_decoder_module(real_export / "best.pt")(torch.from_numpy(mu_obs),
-                                                                torch.from_numpy(mu_group))
+                                                                torch.from_numpy(mu_content))
     assert images.shape == (3, 3, 64, 64)
     np.testing.assert_allclose(images, expected.numpy(), atol=1e-4)
 

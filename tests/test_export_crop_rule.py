@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_tools.preprocess import DEFAULT_CROP_RULE, CropRule
+from data_tools.image.preprocess import DEFAULT_CROP_RULE, CropRule
 from export.onnx_export import read_metadata
 from pose_model_fixture import CHECKPOINT_CROP_RULE, exported_pose_model
 from posenet_mlvae.export_model import resolve_crop_rule

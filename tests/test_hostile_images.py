@@ -2,7 +2,7 @@
 and every failure is one line naming the file and the cause, while the rest of a batch goes on.
 
 Met by users through `predict` (files and folders), `pascal3d` (the tree's JPEGs) and `render
---backgrounds` (photo folders); all three read through `data_tools.preprocess.load_image_rgb`.
+--backgrounds` (photo folders); all three read through `data_tools.image.preprocess.load_image_rgb`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data_tools.image_header import ImageTooLarge, read_image_header
-from data_tools.preprocess import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, load_image_rgb
+from data_tools.image.header import ImageTooLarge, read_image_header
+from data_tools.image.preprocess import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, load_image_rgb
 from posenet_mlvae.cli import main
 
 HUGE = 60000  # a header claiming HUGE x HUGE pixels: 3.6 GP, 10.8 GB as RGB
@@ -237,7 +237,7 @@ def test_npy_input_claiming_a_huge_shape_is_refused(tmp_path, capsys):
 
 
 def test_pascal3d_build_skips_a_hostile_image_and_counts_it(tmp_path, capsys):
-    import pascal3d_fixture as fx
+    from data_tools.pascal3d import miniature as fx
 
     root = tmp_path / "PASCAL3D+"
     fx.make_pascal3d_fixture(root)

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from posenet_mlvae.losses import azimuth_targets, kl_to_standard_normal, mlvae_loss, pose_loss
-from posenet_mlvae.model import ModelOutput
-from posenet_mlvae.pose_head import PoseLogits
+from posenet_mlvae.network.losses import azimuth_targets, kl_to_standard_normal, mlvae_loss, pose_loss
+from posenet_mlvae.network.model import ModelOutput
+from posenet_mlvae.network.pose_head import PoseLogits
 
 MEAN, STD = torch.tensor([10.0, 0.0]), torch.tensor([20.0, 10.0])
 
@@ -102,7 +102,7 @@ def test_pixel_weights_scale_the_squared_error():
     images = torch.zeros(2, 3, 2, 2)
     reconstruction = torch.ones(2, 3, 2, 2)  # squared error 1 everywhere: 12 per image
     weights = torch.tensor([1.0, 0.1]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
-    from posenet_mlvae.losses import reconstruction_sse
+    from posenet_mlvae.network.losses import reconstruction_sse
 
     torch.testing.assert_close(reconstruction_sse(reconstruction, images, weights), torch.tensor([12.0, 1.2]))
     torch.testing.assert_close(reconstruction_sse(reconstruction, images), torch.tensor([12.0, 12.0]))

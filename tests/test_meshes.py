@@ -9,12 +9,12 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from data_tools.mesh_import import (
+from data_tools.meshes.import_files import (
     AXES, SUFFIXES, axis_matrix, load_mesh, load_meshes, parse_axis_spec,
 )
-from data_tools.meshes import MATERIALS, ObjectMesh, Part, normalise_to_frame
-from data_tools.procedural_car import VARIANTS, build_car, car_params, random_car
-from data_tools.procedural_chair import LEG_STYLES, chair_params, random_chair
+from data_tools.meshes.mesh import MATERIALS, ObjectMesh, Part, normalise_to_frame
+from data_tools.meshes.car import VARIANTS, build_car, car_params, random_car
+from data_tools.meshes.chair import LEG_STYLES, chair_params, random_chair
 
 CAR_SEEDS = range(60)
 CHAIR_SEEDS = range(60)

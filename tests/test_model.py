@@ -11,11 +11,11 @@ from dataclasses import replace
 import torch
 
 from data_tools.geometry import viewpoint_to_rotation
-from posenet_mlvae.checkpoint import load_state_strict
+from posenet_mlvae.training.checkpoint import load_state_strict
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from posenet_mlvae.inference import PoseDecoder, PoseInference
-from posenet_mlvae.model import build_model, group_product_of_gaussians, leave_one_out_product
-from posenet_mlvae.pose_head import PoseLogits
+from posenet_mlvae.network.model import build_model, group_product_of_gaussians, leave_one_out_product
+from posenet_mlvae.network.pose_head import PoseLogits
 
 TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=32, obs_dim=6, content_dim=5)
 
@@ -165,7 +165,7 @@ def test_inference_module_matches_model_and_treats_images_alone():
     inference = PoseInference(model).eval()
     images = torch.rand(5, 3, 64, 64)
     with torch.no_grad():
-        azimuth, elevation, theta, rotation, confidence, mu_obs, mu_group = inference(images)
+        azimuth, elevation, theta, rotation, confidence, mu_obs, mu_content = inference(images)
         single = inference(images[2:3])
         output = model(images, None)
         mirrored = model(torch.flip(images, dims=[3]), None)
@@ -175,12 +175,12 @@ def test_inference_module_matches_model_and_treats_images_alone():
         plain_azimuth = plain(images)[0]
     torch.testing.assert_close(azimuth, decoded.azimuth)
     torch.testing.assert_close(plain_azimuth, model.pose_head.decode(output.pose).azimuth)
-    torch.testing.assert_close(mu_group, output.mu_content)  # a group of one = its own posterior
+    torch.testing.assert_close(mu_content, output.mu_content)  # a group of one = its own posterior
     torch.testing.assert_close(single[0], azimuth[2:3])
     assert rotation.shape == (5, 3, 3) and ((confidence >= 0) & (confidence <= 1)).all()
     decoder = PoseDecoder(model).eval()
     with torch.no_grad():
-        torch.testing.assert_close(decoder(mu_obs, mu_group), output.reconstruction)
+        torch.testing.assert_close(decoder(mu_obs, mu_content), output.reconstruction)
 
 
 def test_strict_loading_names_keys():

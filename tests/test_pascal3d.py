@@ -1,6 +1,6 @@
 """PASCAL3D+ reader, protocol, crops and the `pascal3d` command, on the miniature fixture.
 
-The fixture (tests/pascal3d_fixture.py) documents every file and what the protocol must do
+The fixture (data_tools/pascal3d/miniature.py) documents every file and what the protocol must do
 with each object; the expected counts below are read off that table by hand.
 """
 
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import scipy.io
 
-import pascal3d_fixture as fx
 from data_tools.dataset import GroupedDataset, read_manifest
 from data_tools.geometry import flip_viewpoint
-from data_tools.pascal3d import index_dataset
-from data_tools.pascal3d_mat import read_record
-from data_tools.pascal3d_build import CropConfig, build_dataset
-from data_tools.preprocess import crop_to_square
+from data_tools.pascal3d import miniature as fx
+from data_tools.pascal3d.protocol import index_dataset
+from data_tools.pascal3d.mat import read_record
+from data_tools.pascal3d.build import CropConfig, build_dataset
+from data_tools.image.preprocess import crop_to_square
 
 # Per category (car and chair are laid out the same way), then doubled for both.
 TEST_SKIPS = {"other_class": 2, "truncated": 1, "occluded": 1, "difficult": 1, "zero_viewpoint": 1,

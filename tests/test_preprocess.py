@@ -1,10 +1,10 @@
-"""data_tools.preprocess: crops against hand-made images, conversions and the input contract."""
+"""data_tools.image.preprocess: crops against hand-made images, conversions and the input contract."""
 
 import cv2
 import numpy as np
 import pytest
 
-from data_tools.preprocess import crop_box, crop_to_square, load_image_rgb, to_model_input, to_rgb_uint8
+from data_tools.image.preprocess import crop_box, crop_to_square, load_image_rgb, to_model_input, to_rgb_uint8
 
 
 def test_integer_box_crop_equals_slicing_when_sizes_match():

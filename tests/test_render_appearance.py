@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from data_tools.dataset import GroupedDataset, read_manifest
-from data_tools.preprocess import CropRule, crop_box
-from data_tools.synthetic import APPEARANCE_FACTORS, SyntheticConfig, build_synthetic
+from data_tools.image.preprocess import CropRule, crop_box
+from data_tools.render.build import build_synthetic
+from data_tools.render.plan import APPEARANCE_FACTORS, SyntheticConfig
 from gl_support import needs_egl
 
 pytestmark = needs_egl

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from data_tools.geometry import flip_viewpoint, project_points
-from data_tools.meshes import MATERIALS, box
-from data_tools.procedural_car import random_car
-from data_tools.renderer import MAX_VIEWS, Renderer, create_context
+from data_tools.meshes.mesh import MATERIALS, box
+from data_tools.meshes.car import random_car
+from data_tools.render.renderer import MAX_VIEWS, Renderer, create_context
 from gl_support import needs_egl
 
 SIZE = 256
@@ -160,14 +160,14 @@ def test_missing_backend_names_the_packages():
 
 
 def test_every_material_is_known_to_the_builder():
-    from data_tools.appearance import MATERIAL_RESPONSE
+    from data_tools.render.appearance import MATERIAL_RESPONSE
 
     assert set(MATERIAL_RESPONSE) == set(MATERIALS)
 
 
 def test_back_face_culling_of_closed_meshes_changes_nothing_visible(renderer):
     # Guards the winding convention: culling the wrong side would show the car's inside.
-    from data_tools.procedural_chair import random_chair
+    from data_tools.meshes.chair import random_chair
 
     for mesh in (random_car(3), random_chair(4)):
         vertices, faces, parts = mesh.merged()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_tools.augment import augment_batch
+from data_tools.image.augment import augment_batch
 from data_tools.geometry import flip_viewpoint
 from data_tools.sampler import GroupBatchSampler
 
@@ -143,7 +143,7 @@ def test_colour_jitter_is_shared_within_a_group():
 def test_scale_shift_grid_matches_affine_grid():
     import torch.nn.functional as F
 
-    from data_tools.augment import scale_shift_jitter
+    from data_tools.image.augment import scale_shift_jitter
 
     images = torch.rand(5, 3, 12, 10)
     flip = torch.tensor([True, False, True, False, False])
@@ -161,7 +161,7 @@ def test_scale_shift_grid_matches_affine_grid():
 
 
 def test_uint8_opencv_resample_matches_the_float_grid_sample():
-    from data_tools.augment import scale_shift_jitter, scale_shift_jitter_uint8
+    from data_tools.image.augment import scale_shift_jitter, scale_shift_jitter_uint8
 
     images = torch.randint(0, 256, (6, 12, 10, 4), dtype=torch.uint8)
     flip = torch.tensor([True, False, True, False, False, True])

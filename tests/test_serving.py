@@ -17,7 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from data_tools.geometry import wrap_azimuth, wrap_theta
-from data_tools.preprocess import crop_to_square
+from data_tools.image.preprocess import crop_to_square
 from export.runtime import PoseEstimator, preprocessing_metadata
 from posenet_mlvae.cli import main
 

@@ -8,15 +8,16 @@ import pytest
 
 from data_tools.dataset import GroupedDataset, read_manifest, read_records
 from data_tools.geometry import project_points
-from gl_support import needs_egl
-from data_tools.synthetic import SyntheticConfig, assign_splits, build_synthetic
-from data_tools.viewpoint_sampling import (
+from data_tools.render.build import build_synthetic
+from data_tools.render.plan import SyntheticConfig, assign_splits
+from data_tools.render.viewpoints import (
     GRID_ELEVATIONS, Framing, Viewpoint, frame_views, sample_framing, sample_viewpoint,
 )
+from gl_support import needs_egl
 
 
 
-SMALL = SyntheticConfig(instances=10, views=4, size=64, instances_per_part=3, seed=5)
+SMALL = SyntheticConfig(instances=10, views=4, size=64, instances_per_chunk=3, seed=5)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -39,7 +40,7 @@ def reference(tmp_path_factory):
 @needs_egl
 def test_build_writes_a_readable_grouped_dataset(reference):
     root, summary = reference
-    assert summary["images"] == 40 and summary["parts_total"] == 4 and summary["merged"]
+    assert summary["images"] == 40 and summary["chunks_total"] == 4 and summary["merged"]
     dataset = GroupedDataset(root)
     assert len(dataset) == 40
     sample = dataset[7]
@@ -96,7 +97,7 @@ def test_sharded_build_equals_unsharded(reference, tmp_path):
     first = _build(SMALL, out, shard=0, num_shards=2)
     second = _build(SMALL, out, shard=1, num_shards=2)
     assert not first["merged"] and not second["merged"]
-    assert first["parts_built"] + second["parts_built"] == 4
+    assert first["chunks_built"] + second["chunks_built"] == 4
     _build(SMALL, out, merge=True, build=False)
     assert _files(out) == _files(root)
 
@@ -108,20 +109,20 @@ def test_two_workers_equal_one(reference, tmp_path):
 
 
 @needs_egl
-def test_interrupted_build_resumes_without_redoing_finished_parts(reference, tmp_path):
+def test_interrupted_build_resumes_without_redoing_finished_chunks(reference, tmp_path):
     root, _ = reference
     out = tmp_path / "resumed"
-    _build(SMALL, out, shard=0, num_shards=2)  # parts 0 and 2 finish
-    # A killed run of part 1: a shard file written, a temporary file left, no manifest.
+    _build(SMALL, out, shard=0, num_shards=2)  # chunks 0 and 2 finish
+    # A killed run of chunk 1: an image file written, a temporary file left, no manifest.
     images = out / "images"
-    (images / "part-00001-00000.npy").write_bytes(b"half")
-    stale = images / ".part-00001-00000.tmp-99999.npy"
+    (images / "chunk-00001-00000.npy").write_bytes(b"half")
+    stale = images / ".chunk-00001-00000.tmp-99999.npy"
     stale.write_bytes(b"partial")
-    finished = (images / "part-00000-00000.npy").stat().st_mtime_ns
+    finished = (images / "chunk-00000-00000.npy").stat().st_mtime_ns
     summary = _build(SMALL, out)
-    assert summary["parts_built"] == 2 and summary["parts_skipped"] == 2
+    assert summary["chunks_built"] == 2 and summary["chunks_skipped"] == 2
     assert not stale.exists()
-    assert (images / "part-00000-00000.npy").stat().st_mtime_ns == finished
+    assert (images / "chunk-00000-00000.npy").stat().st_mtime_ns == finished
     assert _files(out) == _files(root)
 
 
@@ -193,7 +194,7 @@ def test_pascal_and_uniform_distributions():
 
 
 def test_framing_is_the_crop_rule_around_the_jittered_box():
-    from data_tools.preprocess import CropRule, crop_box
+    from data_tools.image.preprocess import CropRule, crop_box
 
     points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))
     views = [Viewpoint(30.0, 10.0, 5.0, 2.0), Viewpoint(200.0, 40.0, -10.0, 3.0)]
@@ -224,8 +225,8 @@ def test_framing_is_the_crop_rule_around_the_jittered_box():
 
 
 def test_truncation_clips_the_box_at_the_photo_border_and_replicates_it():
-    from data_tools.preprocess import CropRule
-    from data_tools.viewpoint_sampling import replicate_beyond_border
+    from data_tools.image.preprocess import CropRule
+    from data_tools.render.viewpoints import replicate_beyond_border
 
     points = np.random.default_rng(0).uniform(-0.3, 0.3, (200, 3))
     view = [Viewpoint(30.0, 10.0, 5.0, 2.0)]

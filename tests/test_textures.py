@@ -4,9 +4,9 @@ numbers and dirt land where the triplanar mapping contract puts them."""
 import numpy as np
 import pytest
 
-from data_tools.appearance import part_materials
-from data_tools.meshes import MATERIALS
-from data_tools.textures import (
+from data_tools.render.appearance import part_materials
+from data_tools.meshes.mesh import MATERIALS
+from data_tools.render.textures import (
     LIVERY_ELEMENTS,
     PLAIN_PAINT_FRACTION,
     draw_race_number,

@@ -16,14 +16,14 @@ import pytest
 import torch
 
 from data_tools.atomic_write import atomic_write_json
-from data_tools.preprocess import CropRule
-from posenet_mlvae.checkpoint import read_checkpoint
+from data_tools.image.preprocess import CropRule
+from posenet_mlvae.training.checkpoint import read_checkpoint
 from posenet_mlvae.cli import main as cli_main
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, load_configs
-from posenet_mlvae.data import load_split
+from posenet_mlvae.training.data import load_split
 from posenet_mlvae.inference import load_inference_module
 from posenet_mlvae.toy_data import write_toy_dataset
-from posenet_mlvae.train import fit
+from posenet_mlvae.training.train import fit
 
 from eval.metrics import viewpoint_errors_deg
 
@@ -139,10 +139,10 @@ def test_cli_train_and_sigterm_writes_a_checkpoint(toy, tmp_path):
 
 def test_mixes_renders_with_pascal3d_crops_and_trains_without_a_val_split(toy, tmp_path, capsys):
     """PASCAL3D+ datasets have train/test only: mixing works, and alone they train unvalidated."""
-    import pascal3d_fixture as fx
+    from data_tools.pascal3d import miniature as fx
 
-    from data_tools.pascal3d import index_dataset
-    from data_tools.pascal3d_build import CropConfig, build_dataset
+    from data_tools.pascal3d.protocol import index_dataset
+    from data_tools.pascal3d.build import CropConfig, build_dataset
 
     root = tmp_path / "PASCAL3D+_release1.1"
     fx.make_pascal3d_fixture(root)
@@ -197,8 +197,8 @@ def test_datasets_cropped_differently_are_refused_naming_both(tmp_path):
 
 def test_bench_train_times_the_training_step_of_fit(toy, monkeypatch):
     """`bench train` times train.train_step with the run's default configs, and that step updates the model."""
-    import posenet_mlvae.train as train
-    from posenet_mlvae.commands.bench_train import _training_step_timer
+    import posenet_mlvae.training.train as train
+    from posenet_mlvae.commands.benches.train import _training_step_timer
 
     calls, real_step = [], train.train_step
     monkeypatch.setattr(train, "train_step", lambda state, batch, tc, *args: calls.append((state, batch, tc))

@@ -21,9 +21,9 @@ import torch
 
 from data_tools.dataset import GroupedDatasetWriter
 from data_tools.sampler import GroupBatchSampler
-from posenet_mlvae.checkpoint import read_checkpoint
+from posenet_mlvae.training.checkpoint import read_checkpoint
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
-from posenet_mlvae.data import load_split
+from posenet_mlvae.training.data import load_split
 
 TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
 BASE = TrainConfig(groups_per_batch=2, views_per_group=4, warmup_steps=5, lr=3e-3, checkpoint_every_steps=1000,
@@ -84,8 +84,8 @@ def _worker(rank: int, port: int, data: dict[str, str], out: str) -> None:
     """Every scenario in turn, on one rank of a 2-rank gloo group."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
-    import posenet_mlvae.train as train
-    from posenet_mlvae.distributed import cleanup_distributed
+    import posenet_mlvae.training.train as train
+    from posenet_mlvae.training.distributed import cleanup_distributed
 
     out = Path(out)
     for name, seed in (("even", EVEN[1]), ("odd", ODD[1])):  # issue 13: epochs of changing length
@@ -148,7 +148,7 @@ def runs(tmp_path_factory) -> Path:
     out = root / "runs"
     for name in ("even", "odd", "budget", "sigterm"):
         (out / name).mkdir(parents=True)
-    from posenet_mlvae.train import fit
+    from posenet_mlvae.training.train import fit
 
     fit(TINY, replace(BASE, steps=4), DataConfig(data_dirs=(data["even"],)), out / "single", stop_at_step=2,
         device="cpu", progress=False)  # this process alone: a 1-rank last.pt
@@ -243,7 +243,7 @@ def test_resume_on_another_world_size_is_refused(runs):
     for record in _records(runs, "single"):  # 1-rank checkpoint, 2 ranks: both refuse
         assert "written by 1 ranks and this run has 2" in record["refusal"] and "\n" not in record["refusal"]
     assert read_checkpoint(runs / "single" / "last.pt")["step"] == 2
-    from posenet_mlvae.train import fit
+    from posenet_mlvae.training.train import fit
 
     run = runs / "sigterm"
     before = (run / "last.pt").read_bytes()

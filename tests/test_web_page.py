@@ -1,6 +1,6 @@
 """The web page (web/, written by `posenet-mlvae export --web DIR`) against the Python runtime.
 
-1. web/src/preprocess.js, run by node, against data_tools.preprocess.crop_to_square: the same
+1. web/src/preprocess.js, run by node, against data_tools.image.preprocess.crop_to_square: the same
    crops pixel for pixel over random images and boxes, both crop modes, shrinking and enlarging.
 2. The page in Debian's headless chromium (selenium + chromium-driver), served from localhost
    by the folder's own serve.py: 22 test images (boxes partly outside, sub-pixel boxes, gray,
@@ -30,11 +30,11 @@ import cv2
 import numpy as np
 import pytest
 
-from data_tools import preprocess
+from data_tools.image import preprocess
 from data_tools.atomic_write import atomic_write_bytes, atomic_write_image
 from export.onnx_export import angle_difference_deg, read_metadata
 from export.runtime import PoseEstimator
-from pose_model_fixture import CHECKPOINT_CROP_RULE, exported_pose_model
+from pose_model_fixture import CHECKPOINT_CROP_RULE, exported_pose_model, format_1_model
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = Path(__file__).with_name("web_preprocess_harness.mjs")
@@ -415,6 +415,27 @@ def test_page_follows_the_crop_rule_in_the_metadata(driver, server, site, images
     differences = angle_difference_deg(page_angles(result), python_angles(estimator.predict(paths, boxes)))
     assert differences.max() <= ANGLE_TOLERANCE_DEG
 
+
+@pytest.mark.parametrize("format_version, output", [(2, "mu_content"), (1, "mu_group")])
+def test_page_reads_the_content_mean_of_both_model_formats(driver, server, site, images,
+                                                           format_version, output):
+    name = "model.onnx"
+    if format_version == 1:  # the content mean still called mu_group, no version key
+        name = format_1_model(site / "model.onnx", site / "model_format1.onnx").name
+    folder, cases = images
+    cases = [c for c in cases if c[0] in ("rgb_wide.png", "gray.png")]
+    open_page(driver, f"{server}?model={name}")
+    predict_on_page(driver, folder, cases)
+    assert driver.execute_script("return window.poseApp.state.model.contentOutput") == output
+    page = [driver.execute_async_script(
+        "window.poseApp.contentMean(arguments[0]).then(arguments[arguments.length - 1])", i)
+        for i in range(len(cases))]
+    estimator = PoseEstimator(site / name, providers=["CPUExecutionProvider"])
+    assert estimator.model_format_version == format_version
+    batch, _ = estimator.preprocess([folder / n for n, _ in cases], [box for _, box in cases])
+    expected = estimator.run(batch)["mu_content"]
+    assert np.asarray(page).shape == expected.shape and expected.std() > 0
+    np.testing.assert_allclose(np.asarray(page), expected, atol=1e-3)
 
 def _canvas_png(driver, name: str) -> np.ndarray:
     from selenium.webdriver.common.by import By

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-from posenet_mlvae.commands import bench_infer, bench_pascal3d, bench_render, bench_sim2real, bench_train
+from posenet_mlvae.commands.benches import infer, pascal3d, render, sim2real, train
 from posenet_mlvae.commands.subcommands import add_subcommands
 
 # Each module's docstring gives its help line (see commands/subcommands.py).
 BENCHES = {
-    "infer": bench_infer,
-    "pascal3d": bench_pascal3d,
-    "render": bench_render,
-    "sim2real": bench_sim2real,
-    "train": bench_train,
+    "infer": infer,
+    "pascal3d": pascal3d,
+    "render": render,
+    "sim2real": sim2real,
+    "train": train,
 }
 
 

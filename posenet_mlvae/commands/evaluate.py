@@ -121,7 +121,7 @@ def print_diagnostics(diagnostics: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     from data_tools.atomic_write import atomic_write_json
     from eval.metrics import format_table
-    from posenet_mlvae.evaluate import EvalConfig, evaluate_checkpoint
+    from posenet_mlvae.evaluation.evaluate import EvalConfig, evaluate_checkpoint
 
     device = resolve_device(args.device)
     config = EvalConfig(split=args.split, batch_size=args.batch_size, device=device,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=None,
                         help="ONNX opset (default: torch's recommended one)")
     parser.add_argument("--with-decoder", action="store_true",
-                        help="also write OUT_decoder.onnx: (mu_obs, mu_group) -> images")
+                        help="also write OUT_decoder.onnx: (mu_obs, mu_content) -> images")
     parser.add_argument("--crop-mode", choices=CROP_MODES, default=None,
                         help="crop rule recorded in the metadata; must match the training crops "
                              f"(default: the checkpoint's, else {DEFAULT_CROP_RULE.mode})")

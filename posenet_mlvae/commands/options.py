@@ -34,7 +34,7 @@ def add_workers_argument(parser: argparse.ArgumentParser, what: str) -> None:
 
 def resolve_workers(requested: int | None) -> int:
     """The worker count for a --workers value: as given (>= 1), else the library default."""
-    from data_tools.pascal3d import default_workers
+    from data_tools.workers import default_workers
 
     if requested is None:
         return default_workers()

@@ -4,7 +4,7 @@
         --size 64 --out data/pascal3d [--grouping cad_index|singletons] [--margin 0.1] \
         [--resize pad|stretch] [--jitter N] [--flip] [--workers N]
 
-Splits follow the standard protocol (data_tools/pascal3d.py): test = clean VOC2012 val objects,
+Splits follow the standard protocol (data_tools/pascal3d/protocol.py): test = clean VOC2012 val objects,
 train = VOC2012 train + ImageNet train/val. Prints one line per bad input, then the counts per
 split and per skip reason. Exits 1 only when no object could be written.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
 from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
 
@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from data_tools.pascal3d import index_dataset
-    from data_tools.pascal3d_build import CropConfig, build_dataset
+    from data_tools.pascal3d.protocol import index_dataset
+    from data_tools.pascal3d.build import CropConfig, build_dataset
     from posenet_mlvae import __version__
 
     start = time.perf_counter()

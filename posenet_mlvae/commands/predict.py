@@ -46,7 +46,7 @@ def positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from data_tools.preprocess import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV
+    from data_tools.image.preprocess import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV
 
     parser.add_argument("--model", required=True, help="ONNX file from `posenet-mlvae export`")
     parser.add_argument("images", nargs="+", metavar="IMAGE",
@@ -79,7 +79,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
     A folder contributes its files with an image or .npy suffix, recursively, sorted by path;
     anything else (a file, or a path that does not exist) is kept and reported when read.
     """
-    from data_tools.image_header import IMAGE_SUFFIXES
+    from data_tools.image.header import IMAGE_SUFFIXES
 
     suffixes = set(IMAGE_SUFFIXES) | {NPY_SUFFIX}
     files: list[str] = []
@@ -118,7 +118,7 @@ def _write_overlay(directory: str, source: str, image, prediction, box, category
     import cv2
 
     from data_tools.atomic_write import atomic_write_bytes
-    from data_tools.draw import draw_pose, typical_extent
+    from data_tools.image.draw import draw_pose, typical_extent
 
     drawn = draw_pose(image, prediction.azimuth, prediction.elevation, prediction.theta, box=box,
                       extent=typical_extent(category))

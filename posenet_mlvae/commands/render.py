@@ -1,7 +1,7 @@
 """`posenet-mlvae render`: build a synthetic grouped dataset (procedural or the user's meshes).
 
     posenet-mlvae render --category car --instances 500 --views 24 --size 64 --out data/cars64
-    posenet-mlvae render ... --shard 3 --num-shards 8      # part of a build, e.g. on machine 3
+    posenet-mlvae render ... --shard 3 --num-shards 8      # one machine's share, e.g. machine 3
     posenet-mlvae render ... --merge                       # join the finished shards
     posenet-mlvae render --category car --meshes 'shapenet/02958343/*/model.obj' \
         --axes shapenet-v1 --views 24 --out data/shapenet_cars --backgrounds photos/
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from data_tools.preprocess import CROP_MODES, DEFAULT_CROP_RULE
-from data_tools.synthetic import APPEARANCE_FACTORS
+from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.render.plan import APPEARANCE_FACTORS
 from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
 
@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only join the finished shards into DIR/records.csv and manifest.json "
                              "(with --num-shards > 1: build --shard first, then merge)")
     add_workers_argument(parser, "rendering processes")
-    parser.add_argument("--instances-per-part", type=int, default=0,
-                        help="instances per resumable part (0 = about 512 images per part)")
+    parser.add_argument("--instances-per-chunk", type=int, default=0,
+                        help="instances per resumable chunk (0 = about 512 images per chunk)")
     parser.add_argument("--crop-mode", default=DEFAULT_CROP_RULE.mode, choices=CROP_MODES,
                         help="the crop rule's mode (the same rule `pascal3d` crops and `predict` applies): "
                              f"pad (square around the box) or stretch; default {DEFAULT_CROP_RULE.mode}")
@@ -67,8 +67,8 @@ def print_summary(summary: dict) -> None:
     print(f"rendered {summary['images']} images of {sum(splits.values())} instances "
           f"(train {splits['train']}, val {splits['val']}, test {splits['test']}) in "
           f"{summary['seconds']:.1f} s = {summary['images_per_second']:.0f} images/s; "
-          f"parts built {summary['parts_built']}, already done {summary['parts_skipped']}, "
-          f"total {summary['parts_total']}")
+          f"chunks built {summary['chunks_built']}, already done {summary['chunks_skipped']}, "
+          f"total {summary['chunks_total']}")
     if summary["skipped_meshes"]:
         print(f"skipped {summary['skipped_meshes']} broken mesh files")
     if summary["skipped_backgrounds"]:
@@ -79,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from data_tools.contact_sheet import dataset_contact_sheet, write_png
-    from data_tools.synthetic import SyntheticConfig, build_synthetic
+    from data_tools.image.contact_sheet import dataset_contact_sheet, write_png
+    from data_tools.render.build import build_synthetic
+    from data_tools.render.plan import SyntheticConfig
 
     workers = resolve_workers(args.workers)
     merge_only = args.merge and args.num_shards == 1
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             category=args.category, instances=args.instances, views=args.views, size=args.size,
             distribution=args.distribution, splits=tuple(args.splits), seed=args.seed,
             backgrounds=args.backgrounds, meshes=args.meshes, axes=args.axes,
-            supersample=args.supersample, instances_per_part=args.instances_per_part,
+            supersample=args.supersample, instances_per_chunk=args.instances_per_chunk,
             crop_mode=args.crop_mode, crop_margin=args.crop_margin,
             appearance_off=tuple(args.appearance_off))
         summary = build_synthetic(
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if summary["merged"]:
         sheet = write_png(Path(args.out) / "contact_sheet.png", dataset_contact_sheet(Path(args.out)))
         print(f"dataset: {args.out} (contact sheet {sheet})")
-    elif summary["parts_total"]:
+    elif summary["chunks_total"]:
         print(f"shard {args.shard} of {args.num_shards} done; join all shards with --merge")
-    nothing_usable = summary["parts_built"] > 0 and summary["images"] == 0
+    nothing_usable = summary["chunks_built"] > 0 and summary["images"] == 0
     return 1 if nothing_usable else 0

@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give the run length with --steps N, --epochs N or --time-budget MIN")
     device = resolve_device(args.device)
 
-    from posenet_mlvae.train import fit
+    from posenet_mlvae.training.train import fit
 
     summary = fit(model_config, train_config, data_config, args.out, resume=args.resume,
                   init=None if args.resume else (train_config.init_checkpoint or None),

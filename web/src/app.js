@@ -265,7 +265,7 @@ function enableInputs() {
 }
 
 async function loadExtent(categories) {
-  // extents.json: the typical 3-D box of each category (data_tools.draw.TYPICAL_EXTENT).
+  // extents.json: the typical 3-D box of each category (data_tools.image.draw.TYPICAL_EXTENT).
   try {
     const response = await fetch("extents.json");
     if (!response.ok) return DEFAULT_EXTENT;
@@ -309,4 +309,5 @@ window.poseApp = {
   modelInputs: () => state.entries.map((entry) =>
     toBase64(new Uint8Array(state.model.input(entry.image, entry.box).buffer))),
   imageRgb: (index) => toBase64(state.entries[index].image.data),
+  contentMean: (index) => state.model.contentMean(state.entries[index].image, state.entries[index].box),
 };

@@ -1,4 +1,4 @@
-// Decode an image file to 8-bit RGB as data_tools.preprocess.load_image_rgb does: gray is
+// Decode an image file to 8-bit RGB as data_tools.image.preprocess.load_image_rgb does: gray is
 // replicated, alpha is dropped (not composited), no colour-profile conversion.
 //
 // A 2-D canvas stores premultiplied alpha, which would change the colour of translucent pixels,

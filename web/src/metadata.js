@@ -10,6 +10,12 @@ export const REQUIRED_METADATA = ["input_size", "color_order", "normalization", 
 /** Graph outputs a pose model has (export/runtime.py POSE_OUTPUTS). */
 export const POSE_OUTPUTS = ["azimuth", "elevation", "theta", "rotation", "confidence"];
 
+/**
+ * Names of the image's own content latent mean, newest first (export/runtime.py CONTENT_OUTPUT):
+ * `mu_content` from model format 2 on, `mu_group` in format-1 models.
+ */
+export const CONTENT_OUTPUTS = ["mu_content", "mu_group"];
+
 /** A protobuf reader over the top level of a message (enough for ModelProto's fields). */
 class ProtoReader {
   constructor(bytes, start = 0, end = bytes.length) {

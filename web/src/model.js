@@ -1,7 +1,7 @@
 // The pose model in onnxruntime-web (WASM): load, check the graph, predict one image.
 // The browser-side twin of export/runtime.py PoseEstimator.
 
-import { POSE_OUTPUTS, preprocessingContract, readOnnxMetadata } from "./metadata.js";
+import { CONTENT_OUTPUTS, POSE_OUTPUTS, preprocessingContract, readOnnxMetadata } from "./metadata.js";
 import { cropToSquare, toModelInput } from "./preprocess.js";
 
 /** onnxruntime-web, imported on demand so a missing runtime is a message, not a dead page. */
@@ -74,6 +74,8 @@ export class PoseModel {
     this.url = url;
     this.threads = ort.env.wasm.numThreads;
     this.queue = Promise.resolve(); // one run at a time on the session
+    // The content latent mean's name in this graph (null when it has none).
+    this.contentOutput = CONTENT_OUTPUTS.find((name) => session.outputNames.includes(name)) ?? null;
   }
 
   /** The model input for one image and box (null = whole image): Float32Array NCHW. */
@@ -82,11 +84,12 @@ export class PoseModel {
     return toModelInput([cropToSquare(image, box, cropMargin, cropMode, size)], size);
   }
 
-  /** Run the graph on a prepared input; resolves to the raw outputs. Runs are serialised. */
-  run(input) {
+  /** Run the graph on a prepared input; resolves to the raw outputs (`names`, default the
+   * pose outputs). Runs are serialised. */
+  run(input, names = POSE_OUTPUTS) {
     const { size, inputName } = this.contract;
     const tensor = new this.ort.Tensor("float32", input, [1, 3, size, size]);
-    const result = this.queue.then(() => this.session.run({ [inputName]: tensor }, POSE_OUTPUTS));
+    const result = this.queue.then(() => this.session.run({ [inputName]: tensor }, names));
     this.queue = result.catch(() => undefined);
     return result;
   }
@@ -105,6 +108,13 @@ export class PoseModel {
       rotation: Array.from(outputs.rotation.data.slice(0, 9)),
       ms,
     };
+  }
+
+  /** The image's own content latent mean (an Array of D_c numbers), whichever name the graph gives it. */
+  async contentMean(image, box) {
+    if (this.contentOutput === null) throw new Error(`${this.url}: the graph has no ${CONTENT_OUTPUTS.join(" or ")} output`);
+    const outputs = await this.run(this.input(image, box), [this.contentOutput]);
+    return Array.from(outputs[this.contentOutput].data);
   }
 
   /** Median ms of `runs` batch-1 runs (after warm-up): {inferenceMs, pipelineMs} for `image`. */

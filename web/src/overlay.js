@@ -1,8 +1,8 @@
-// The pose overlay of `posenet-mlvae predict --overlay` (data_tools/draw.py draw_pose): the
+// The pose overlay of `posenet-mlvae predict --overlay` (data_tools/image/draw.py draw_pose): the
 // object's x/y/z axes and a 3-D box of the category's typical extent, projected with the
 // PASCAL3D+ camera of data_tools/geometry.py and fitted into the object's 2-D box.
 
-const DRAW_DISTANCE = 5.0; // data_tools.draw.DRAW_DISTANCE
+const DRAW_DISTANCE = 5.0; // data_tools.image.draw.DRAW_DISTANCE
 export const DEFAULT_EXTENT = [0.577, 0.577, 0.577];
 const AXIS_COLORS = ["rgb(255, 0, 0)", "rgb(0, 255, 0)", "rgb(0, 0, 255)"]; // x, y, z
 const BOX_COLOR = "rgb(255, 255, 0)";

@@ -1,4 +1,4 @@
-// The model's input contract in JavaScript: the same steps as data_tools/preprocess.py
+// The model's input contract in JavaScript: the same steps as data_tools/image/preprocess.py
 // (crop_to_square, to_model_input), which call OpenCV 5. Each resampling step reproduces the
 // arithmetic of the OpenCV kernel it stands for (float32 rounding, fused multiply-adds, fixed
 // point), so a crop made here equals Python's crop pixel for pixel (tests/test_web_page.py).
@@ -288,7 +288,7 @@ export function resizeArea(image, destWidth, destHeight) {
 
 /**
  * Crop `box` (x1, y1, x2, y2; pixels, x2/y2 exclusive; null = whole image) from an RGB image
- * and resize it to size x size: data_tools.preprocess.crop_to_square, step for step.
+ * and resize it to size x size: data_tools.image.preprocess.crop_to_square, step for step.
  *
  * The box grows by `margin` of its side on each side; "pad" squares it around its centre and
  * replicates the border outside the image, "stretch" resizes it anisotropically. Shrinking

@@ -1,0 +1,156 @@
+"""`posenet-mlvae bench train`: training speed, group-machinery overhead, data loading, peak memory.
+
+Prints four figures for the default 64 px model on this machine:
+1. training images/s of `fit`'s own step (train.train_step: gather, augment, forward, loss with
+   the training weights, backward, GradScaler unscale, clip, AdamW);
+2. ML-VAE step time / plain-VAE step time on the same batches, steps interleaved A/B so load
+   changes hit both alike (the group machinery must cost < 5 %: ratio < 1.05);
+3. data loading images/s from the on-disk dataset (memory-mapped .npy files, page cache): random
+   K x M group batches gathered with GroupedDataset.images, with and without the augmentations
+   (target >= 20,000 images/s at 64 px);
+4. peak resident memory of a demo-sized training run (a child process running `train` for a few
+   steps on the dataset; target < 4 GB).
+Without --data a toy grouped set (posenet_mlvae.toy_data) is written to a temporary folder.
+Figures on a machine shared with other jobs are pessimistic.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="grouped dataset (default: a toy set in a temp folder)")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per measurement")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory child run")
+
+
+def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], float]:
+    """A function that runs one training step exactly as `fit` does and returns its seconds.
+
+    The step is train.train_step on a batch from train.training_batch: the default TrainConfig
+    and DataConfig (loss weights, pixel weights, augmentations, GradScaler, clip, AdamW), the
+    sampler's next K x M batch (a new epoch when it runs out). Only the LR schedule is left out.
+    """
+    import time
+    from dataclasses import replace
+
+    import torch
+
+    from posenet_mlvae.config import DataConfig, TrainConfig
+    from posenet_mlvae.training.distributed import DistInfo
+    from posenet_mlvae.training.train import build_train_state, train_step, training_batch
+
+    train_config, data_config = replace(TrainConfig(), seed=seed), DataConfig()
+    state = build_train_state(model_config, train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
+    state.net.train()
+    batches = iter(state.sampler)
+
+    def step() -> float:
+        nonlocal batches
+        start = time.perf_counter()
+        indices = next(batches, None)
+        if indices is None:
+            state.sampler.set_epoch(state.sampler.epoch + 1)
+            batches = iter(state.sampler)
+            indices = next(batches)
+        train_step(state, training_batch(data, indices, state, data_config, train_config), train_config)
+        return time.perf_counter() - start
+
+    return step
+
+
+def _loading_rate(root: str, batch_size: int, augment: bool, seconds: float = 2.0) -> float:
+    import time
+
+    import numpy as np
+    import torch
+
+    from data_tools.image.augment import augment_batch
+    from data_tools.dataset import GroupedDataset
+    from data_tools.sampler import GroupBatchSampler
+
+    dataset = GroupedDataset(root, split="train")
+    sampler = GroupBatchSampler(dataset.records["group"], batch_size // 4, 4, seed=0, drop_last=False)
+    generator = torch.Generator().manual_seed(0)
+    flip = torch.ones(batch_size, dtype=torch.bool)
+    images, start, epoch = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        sampler.set_epoch(epoch)
+        for indices in sampler:
+            batch = torch.from_numpy(dataset.images(indices))
+            masks = torch.from_numpy(dataset.masks(indices)) if dataset.has_masks else None
+            if augment:  # as in training: masks ride along, colour jitter shared per group
+                angles = torch.from_numpy(dataset.records["azimuth"][indices].astype(np.float32))
+                groups = torch.from_numpy(dataset.records["group"][indices])
+                augment_batch(batch, angles, angles, angles, flip[: len(indices)], generator, masks_uint8=masks,
+                              groups=groups)
+            images += len(indices)
+        epoch += 1
+    return images / (time.perf_counter() - start)
+
+
+def _peak_memory_gb(data_dir: str, steps: int) -> float:
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, "-m", "posenet_mlvae.cli", "train", "--data", data_dir, "--out", out,
+                        "--steps", str(steps), "--no-progress", "--val-max-images", "512"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kB -> GB on Linux
+
+
+def run(args: argparse.Namespace) -> int:
+    import statistics
+    import tempfile
+
+    import torch
+
+    from posenet_mlvae.config import ModelConfig, TrainConfig
+    from posenet_mlvae.training.data import load_split
+    from posenet_mlvae.network.model import build_model, count_parameters
+    from posenet_mlvae.toy_data import write_toy_dataset
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    temp = None
+    root = args.data
+    if root is None:
+        temp = tempfile.TemporaryDirectory()
+        root = str(write_toy_dataset(f"{temp.name}/toy", groups=64, views=24, seed=0))
+        print(f"no --data: wrote a toy set of 64 groups x 24 views to {root}")
+    config = ModelConfig()
+    data = load_split([root], "train", config.image_size)
+    train_config = TrainConfig()
+    batch_size = train_config.groups_per_batch * train_config.views_per_group
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; default model "
+          f"{count_parameters(build_model(config)) / 1e6:.2f}M params, batch {train_config.groups_per_batch} "
+          f"groups x {train_config.views_per_group} views, {config.image_size} px")
+
+    mlvae_step = _training_step_timer(data, config)
+    vae_step = _training_step_timer(data, ModelConfig(variant="vae"))
+    for _ in range(3):  # warm-up
+        mlvae_step(), vae_step()
+    times_mlvae, times_vae = [], []
+    for _ in range(args.steps):  # interleaved so machine load hits both alike
+        times_mlvae.append(mlvae_step())
+        times_vae.append(vae_step())
+    median_mlvae, median_vae = statistics.median(times_mlvae), statistics.median(times_vae)
+    print(f"training: {batch_size / median_mlvae:,.0f} images/s (ML-VAE, median step {1000 * median_mlvae:.1f} ms)")
+    print(f"ML-VAE / plain VAE step time: {median_mlvae / median_vae:.3f} "
+          f"(VAE {1000 * median_vae:.1f} ms; target < 1.05)")
+    raw = _loading_rate(root, 64, augment=False)
+    augmented = _loading_rate(root, 64, augment=True)
+    print(f"data loading from disk (mmap, page cache, images + masks): {raw:,.0f} images/s gather only, "
+          f"{augmented:,.0f} images/s with augmentations (target >= 20,000)")
+    if not args.skip_memory:
+        peak = _peak_memory_gb(root, steps=30)
+        print(f"peak memory of a demo-sized training run (30 steps): {peak:.2f} GB (target < 4 GB)")
+    if temp is not None:
+        temp.cleanup()
+    return 0

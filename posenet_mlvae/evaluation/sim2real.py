@@ -1,0 +1,154 @@
+"""Score a checkpoint on a PASCAL3D+-format tree (photographs or photo-like crops), failures laid bare.
+
+The ordinary path, end to end: the tree is cropped into a grouped dataset by the library code of
+`posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
+the pascal3d default) at the checkpoint's input size, and cached in
+OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
+by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.evaluate_split). The figures:
+n, MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
+confidence's AUROC for error > 30 deg and the same per 45-degree bin of the TRUE azimuth. Used by
+`posenet-mlvae bench sim2real` and `posenet-mlvae demo --pascal-root`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+AZIMUTH_BINS = 8
+
+
+def model_input(checkpoint_path: str | Path):
+    """(input side in pixels, CropRule) of a checkpoint; the rule is the pascal3d default when the
+    checkpoint records none (made before rules were stored)."""
+    from data_tools.pascal3d.build import CropConfig
+    from data_tools.image.preprocess import CropRule
+    from posenet_mlvae.training.checkpoint import read_checkpoint
+
+    checkpoint = read_checkpoint(checkpoint_path)
+    size = int(checkpoint.get("metadata", {}).get("image_size", checkpoint["model_config"]["image_size"]))
+    default = CropConfig()
+    rule = CropRule.from_json(checkpoint.get("crop_rule")) or CropRule(default.resize, default.margin)
+    return size, rule
+
+
+def dataset_folder(out: Path, category: str, size: int, rule) -> Path:
+    """Where the crops of (category, size, rule) are cached under `out`."""
+    return Path(out) / f"data-{category}-{size}px-{rule.mode}-margin{rule.margin:g}"
+
+
+def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | Path,
+                   workers: int = 1, progress: bool = False) -> tuple[Path, bool]:
+    """The cropped dataset of `root` for (category, size, rule): (folder, True if built now).
+
+    A finished earlier build (its manifest.json, written last) is reused when it was made from
+    the same root with the same crop; the build goes to a temporary folder renamed into place,
+    so a killed build is never mistaken for a finished one. ValueError when the folder holds
+    something else, or when no object could be cropped.
+    """
+    from data_tools.dataset import read_manifest
+    from data_tools.pascal3d.protocol import index_dataset
+    from data_tools.pascal3d.build import CropConfig, build_dataset
+    from posenet_mlvae import __version__
+
+    root = Path(root).resolve()
+    folder = dataset_folder(Path(out), category, size, rule)
+    config = CropConfig(size=size, margin=rule.margin, resize=rule.mode)
+    if folder.exists():
+        if not (folder / "manifest.json").is_file():
+            raise ValueError(f"{folder} exists but holds no finished dataset; delete it and run again")
+        manifest = read_manifest(folder)
+        crop = manifest.get("crop", {})
+        made = (manifest.get("root"), crop.get("size"), crop.get("margin"), crop.get("resize"))
+        if made != (str(root), config.size, config.margin, config.resize):
+            raise ValueError(f"{folder} was cropped from {made[0]} (size {made[1]}, margin {made[2]}, "
+                             f"{made[3]}), not from {root}; use another --out")
+        return folder, False
+    index = index_dataset(root, [category], workers=workers, progress=progress)
+    temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    result = build_dataset(index, temporary, config, workers=workers, progress=progress,
+                           created_by={"command": "posenet-mlvae bench sim2real", "version": __version__,
+                                       "categories": [category]})
+    if result.images.get("test", 0) == 0:
+        shutil.rmtree(temporary)
+        raise ValueError(f"{root}: no test object of class {category!r} could be cropped "
+                         f"(skipped: {dict(result.skipped.get('test', {}))}); check --root and --category")
+    os.replace(temporary, folder)
+    return folder, True
+
+
+def sim2real_figures(errors_deg, true_azimuth_deg, confidence, bins: int = AZIMUTH_BINS) -> dict[str, Any]:
+    """The bench's figures from per-image errors, true azimuths and confidences (all (N,) arrays).
+
+    n, med_err_deg, acc_pi_6, acc_pi_18, flips (> 150 deg), errors_60_150, auroc_err_gt_30 (None
+    when undefined) and per_azimuth (eval.metrics.azimuth_breakdown over `bins` bins).
+    """
+    from eval.confidence import failure_auroc
+    from eval.metrics import azimuth_breakdown, failure_counts, summarize
+
+    summary = summarize(errors_deg)
+    area = failure_auroc(errors_deg, confidence)
+    return {"n": summary["n"], "med_err_deg": summary["med_err_deg"], "acc_pi_6": summary["acc_pi_6"],
+            "acc_pi_18": summary["acc_pi_18"], **failure_counts(errors_deg),
+            "auroc_err_gt_30": None if area != area else area,  # NaN -> None (JSON null)
+            "per_azimuth": azimuth_breakdown(errors_deg, true_azimuth_deg, bins)}
+
+
+def format_figures(figures: dict[str, Any]) -> str:
+    """The printed report: headline figures, then one row per true-azimuth bin."""
+    area = figures["auroc_err_gt_30"]
+    lines = [f"n {figures['n']}  MedErr {figures['med_err_deg']:.2f} deg  "
+             f"Acc@pi/6 {100 * figures['acc_pi_6']:.1f} %  Acc@pi/18 {100 * figures['acc_pi_18']:.1f} %",
+             f"flips (error > 150 deg) {figures['flips']}  errors in (60, 150] deg {figures['errors_60_150']}  "
+             f"confidence AUROC for error > 30 deg {'-' if area is None else f'{area:.3f}'}",
+             f"{'true azimuth':<14}{'n':>6}{'MedErr':>10}{'Acc@pi/6':>10}{'flips':>7}"]
+    for row in figures["per_azimuth"]:
+        span = f"[{row['azimuth_from']:.0f}, {row['azimuth_to']:.0f})"
+        if row["n"]:
+            lines.append(f"{span:<14}{row['n']:>6}{row['med_err_deg']:>9.2f}\u00b0"
+                         f"{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}")
+        else:
+            lines.append(f"{span:<14}{0:>6}{'-':>10}{'-':>10}{0:>7}")
+    return "\n".join(lines)
+
+
+def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, category: str = "car",
+               size: int | None = None, device: str = "cpu", workers: int = 1, batch_size: int = 256,
+               progress: bool = False, report=print) -> dict[str, Any]:
+    """Crop (or reuse) `root`'s test objects of `category` by the checkpoint's rule, score them,
+    write OUT/eval-<run>/sim2real.json and return the figures (see `sim2real_figures`).
+
+    ValueError for a `size` other than the checkpoint's input size or an unusable tree.
+    """
+    from data_tools.atomic_write import atomic_write_json
+    from posenet_mlvae.evaluation.evaluate import EvalConfig, evaluate_split
+
+    out = Path(out)
+    model_size, rule = model_input(checkpoint)
+    if size is not None and size != model_size:
+        raise ValueError(f"--size {size} does not match the checkpoint's input size {model_size}; "
+                         f"omit --size or pass --size {model_size}")
+    data_dir, built = cached_dataset(root, category, model_size, rule, out, workers, progress=progress)
+    report(f"{'cropped' if built else 'reusing'} {data_dir} ({category}, {model_size} px, {rule.describe()})")
+    run_name = Path(checkpoint).resolve().parent.name or "run"
+    eval_dir = out / f"eval-{run_name}"
+    evaluation = evaluate_split(checkpoint, data_dir, eval_dir,
+                                EvalConfig(split="test", batch_size=batch_size, device=device,
+                                           progress=progress))
+    predictions = evaluation.predictions
+    labelled = predictions.has_pose
+    figures = sim2real_figures(predictions.errors_deg()[labelled], predictions.true[labelled, 0],
+                               predictions.confidence[labelled])
+    if evaluation.metrics["crop_rule"]["note"]:
+        report(f"note: {evaluation.metrics['crop_rule']['note']}")
+    result = {"checkpoint": str(checkpoint), "root": str(root), "category": category,
+              "size": model_size, "crop_rule": rule.to_json(), "dataset": str(data_dir), "split": "test",
+              "step": evaluation.metrics["step"], **figures, "json": str(eval_dir / "sim2real.json")}
+    atomic_write_json(eval_dir / "sim2real.json", result)
+    return result
+
+
+__all__ = ["AZIMUTH_BINS", "cached_dataset", "dataset_folder", "format_figures", "model_input",
+           "score_tree", "sim2real_figures"]

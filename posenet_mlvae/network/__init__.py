@@ -1,0 +1,1 @@
+"""The network: the ML-VAE with its encoders and decoder, the pose head and the losses."""

@@ -1,0 +1,1 @@
+"""The training machinery: the loop, checkpoints, distributed helpers, run logs, batches and validation."""
