@@ -4,8 +4,8 @@ Per instance, each part gets a colour drawn for its material (`data_tools.meshes
 car paint any colour (many achromatic, as on real roads), glass dark bluish, tyres near black,
 front lights white or warm yellow, rear lights red, wood brown, fabric and plastic any colour.
 Parts of one material share the draw within an instance (both front lights match). Each material
-has a specular strength, shininess, a small emission (lights glow a little so they stay visible
-in shade) and a reflectivity (the Fresnel reflectance at normal incidence of its environment
+has a specular strength, shininess, an emission (lights glow, with `glossy=True` by a random
+amount per instance from none to full: daylight photos mostly show them off) and a reflectivity (the Fresnel reflectance at normal incidence of its environment
 reflection: clear-coated paint, tinted glass, chrome); `glossy=True` varies the gloss per
 instance (matte to polished paint, brushed to mirror-like metal).
 

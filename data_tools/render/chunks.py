@@ -15,6 +15,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from data_tools.atomic_write import remove_temporaries
+
 from data_tools.geometry import project_points
 from data_tools.meshes.mesh import MATERIALS, ObjectMesh
 from data_tools.render.appearance import lighting_arguments, part_materials, sample_lighting
@@ -37,10 +39,8 @@ OCCLUDER_FRACTION = 0.25
 def remove_stale_files(plan: BuildPlan, chunk: int) -> None:
     """Delete temporary files a killed build of `chunk` left behind."""
     name = chunk_name(chunk)
-    for folder, pattern in (("images", f".{name}-*.tmp-*"), ("masks", f".{name}-*.tmp-*"),
-                            (f"chunks/{name}", ".*.tmp-*")):
-        for path in (plan.out_dir / folder).glob(pattern):
-            path.unlink()
+    for folder, prefix in (("images", f"{name}-"), ("masks", f"{name}-"), (f"chunks/{name}", "")):
+        remove_temporaries(plan.out_dir / folder, prefix)
 
 
 class ChunkBuilder:
