@@ -13,7 +13,10 @@ group are consecutive), covering every image about once per epoch:
 - the chunks are shuffled and dealt K per batch. Two chunks of one group can share a batch: they
   are then one larger group (still one instance), which the model handles;
 - every rank yields the same number of batches (the minimum over ranks), so DDP never waits;
-  the count changes from epoch to epoch as groups are dealt anew (`batches_in_epoch(e)`).
+  the count changes from epoch to epoch as groups are dealt anew (`batches_in_epoch(e)`);
+- `group_repeats` deals chosen groups several times per epoch, each time cut afresh: in
+  semi-supervised training the few labelled groups are repeated so that every batch still holds
+  some (posenet_mlvae.training.labels).
 
 Exact resume: `state_dict()` holds (epoch, position), the number of batches already yielded in
 the epoch; `load_state_dict` then makes the next iteration continue at that batch.
@@ -36,7 +39,8 @@ class GroupBatchSampler:
     """
 
     def __init__(self, group_ids, groups_per_batch: int, views_per_group: int, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = True, shuffle: bool = True) -> None:
+                 rank: int = 0, world_size: int = 1, drop_last: bool = True, shuffle: bool = True,
+                 group_repeats: dict[int, int] | None = None) -> None:
         group_ids = np.asarray(group_ids)
         if group_ids.ndim != 1 or len(group_ids) == 0:
             raise ValueError(f"group_ids must be a non-empty 1-D array, got shape {group_ids.shape}")
@@ -53,7 +57,12 @@ class GroupBatchSampler:
         self.members = np.split(order.astype(np.int64), starts[1:])  # list of (n_g,) row arrays
         if len(self.members) < world_size:
             raise ValueError(f"{len(self.members)} groups cannot be dealt to {world_size} ranks")
-        self.chunk_counts = np.array([max(1, -(-len(m) // self.views_per_group)) for m in self.members])
+        repeats = group_repeats or {}
+        if any(int(r) < 1 for r in repeats.values()):
+            raise ValueError(f"group_repeats must all be >= 1, got {sorted(set(repeats.values()))}")
+        self.repeats = np.array([int(repeats.get(int(g), 1)) for g in self.group_values])  # (G,)
+        self.chunk_counts = self.repeats * np.array([max(1, -(-len(m) // self.views_per_group))
+                                                     for m in self.members])
         self.epoch = 0
         self.position = 0
 
@@ -70,7 +79,7 @@ class GroupBatchSampler:
     def _chunks(self, group_positions: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         m = self.views_per_group
         chunks = []
-        for g in group_positions:
+        for g in np.repeat(group_positions, self.repeats[group_positions]):
             rows = self.members[g]
             rows = rng.permutation(rows) if self.shuffle else rows
             if len(rows) < m:  # too few views: draw the missing ones again (with replacement)

@@ -27,6 +27,7 @@ FIGURE_SIZES = {
     "worst_gallery": (10.0, 8.0),
     "swap_grid": (8.0, 8.0),
     "traversals": (10.0, 8.0),
+    "label_efficiency": (10.0, 4.0),
 }
 
 
@@ -226,4 +227,30 @@ def latent_traversals(decoded: np.ndarray, values: np.ndarray, dims: Sequence[in
             if r == 0:
                 axes[r, c].set_title(f"{values[c]:+.1f}", fontsize=8)
     fig.suptitle("Observation latent traversals: row dim set to mean + t * std over the split (column: t)")
+    return _save(fig, path)
+
+
+def label_efficiency_plot(curves: Mapping[str, Mapping[str, Sequence[tuple[float, float, float, float]]]],
+                          path: Path, title: str = "") -> Path:
+    """MedErr against the fraction of labelled groups (log axis), one panel per domain.
+
+    curves: {domain: {method: [(fraction, mean, min, max), ...]}}; the bars span min..max over seeds.
+    """
+    fig = _figure("label_efficiency")
+    domains = list(curves)
+    for column, domain in enumerate(domains, 1):
+        ax = fig.add_subplot(1, max(1, len(domains)), column)
+        for method, points in curves[domain].items():
+            points = sorted(points)
+            x = np.array([p[0] for p in points]) * 100.0
+            mean = np.array([p[1] for p in points])
+            spread = np.array([[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]])
+            ax.errorbar(x, mean, yerr=spread, marker="o", capsize=3, label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training groups (%)")
+        ax.set_ylabel("MedErr (deg)")
+        ax.set_title(f"{domain}" + (f" ({title})" if title else ""), fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.9, wspace=0.25)
     return _save(fig, path)

@@ -144,7 +144,10 @@ class TrainConfig:
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     val_max_images: int = 4096  # validation subset size (whole groups, deterministic)
     checkpoint_every_steps: int = 500
+    validate_every_steps: int = 0  # > 0: skip an epoch end's validation until this many steps since the last
     init_checkpoint: str = ""  # weights that started this run (fine-tuning); "" = random init
+    label_fraction: float = 1.0  # share of the labelled training groups that keep their labels (training.labels)
+    labelled_share: float = 0.25  # labelled groups are repeated to fill about this share of a batch
 
     def __post_init__(self) -> None:
         for name in ("groups_per_batch", "views_per_group", "checkpoint_every_steps"):
@@ -152,7 +155,7 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
         for name in ("steps", "epochs", "time_budget_min", "warmup_steps", "kl_warmup_steps",
                      "weight_decay", "recon_weight", "background_weight", "beta_obs", "beta_content",
-                     "lambda_pose", "num_threads", "val_max_images"):
+                     "lambda_pose", "num_threads", "val_max_images", "validate_every_steps"):
             if getattr(self, name) < 0:  # NaN passes: tests inject it to check the non-finite stop
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 0")
         for name in ("lr", "grad_clip"):
@@ -161,6 +164,10 @@ class TrainConfig:
         for name in ("min_lr_ratio", "azimuth_smoothing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be in [0, 1]")
+        if not 0.0 < self.label_fraction <= 1.0:
+            raise ValueError(f"TrainConfig.label_fraction={self.label_fraction} must be in (0, 1]")
+        if not 0.0 <= self.labelled_share < 1.0:
+            raise ValueError(f"TrainConfig.labelled_share={self.labelled_share} must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,11 @@ def render_toy_view(points: np.ndarray, colours: np.ndarray, background: np.ndar
 
 
 def write_toy_dataset(root: str | Path, groups: int = 24, views: int = 12, size: int = 64, seed: int = 0,
-                      val_groups: int = 0, elevation_range: tuple[float, float] = (0.0, 40.0)) -> Path:
-    """Write a grouped dataset of `groups` toy cars x `views` views; the last `val_groups` are 'val'."""
+                      val_groups: int = 0, elevation_range: tuple[float, float] = (0.0, 40.0),
+                      has_pose: bool = True, test_groups: int = 0) -> Path:
+    """Write a grouped dataset of `groups` toy cars x `views` views; the last `test_groups` are 'test'
+    and the `val_groups` before them 'val'.
+    has_pose False writes no labels (angles NaN), as a grouped set of a user's unlabelled photos."""
     rng = np.random.default_rng(seed)
     writer = GroupedDatasetWriter(Path(root), image_size=size, with_masks=False)
     for g in range(groups):
@@ -66,6 +69,9 @@ def write_toy_dataset(root: str | Path, groups: int = 24, views: int = 12, size:
             a, e, t = rng.uniform(0, 360), rng.uniform(*elevation_range), rng.uniform(-5, 5)
             image = render_toy_view(points, colours, background, a, e, t, size)
             writer.add(image, {"group": g, "instance": f"toy-{g}", "category": "car", "source": "toy",
-                               "split": "val" if g >= groups - val_groups else "train",
-                               "azimuth": a, "elevation": e, "theta": t, "distance": 5.0, "has_pose": 1})
+                               "split": ("test" if g >= groups - test_groups else
+                                         "val" if g >= groups - test_groups - val_groups else "train"),
+                               **({"azimuth": a, "elevation": e, "theta": t, "distance": 5.0, "has_pose": 1}
+                                  if has_pose else {"azimuth": np.nan, "elevation": np.nan, "theta": np.nan,
+                                                    "distance": np.nan, "has_pose": 0})})
     return writer.close({"source": "toy", "seed": seed})

@@ -46,6 +46,7 @@ from posenet_mlvae.training.checkpoint import (capture_rng_state, load_state_str
                                       save_checkpoint)
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, save_configs, to_dict
 from posenet_mlvae.training.data import Batch, SplitData, common_crop_rule, load_split, make_batch
+from posenet_mlvae.training.labels import keep_labels, label_summary, labelled_rows_only, sampler_repeats
 from posenet_mlvae.training.distributed import (DistInfo, all_gather_objects, all_true, barrier, main_value_and_any,
                                        min_max_over_ranks, setup_distributed)
 from posenet_mlvae.network.losses import LossTerms, mlvae_loss
@@ -131,7 +132,8 @@ class TrainState:
 def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitData, info: DistInfo,
                       init: str | None = None) -> TrainState:
     """This rank's model (pose-head angle statistics from `data`, `init` weights if given), its DDP
-    wrapper, AdamW, GradScaler, group sampler and augmentation RNG, seeded by tc.seed and the rank."""
+    wrapper, AdamW, GradScaler, group sampler (labelled groups repeated: `labels.sampler_repeats`)
+    and augmentation RNG, seeded by tc.seed and the rank."""
     torch.manual_seed(tc.seed + info.rank)
     np.random.seed(tc.seed + info.rank)
     model = build_model(model_config)
@@ -147,7 +149,8 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
     return TrainState(model, net, torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay),
                       torch.amp.GradScaler(info.device.type, enabled=amp),
                       GroupBatchSampler(data.group, tc.groups_per_batch, tc.views_per_group, tc.seed, info.rank,
-                                        info.world_size),
+                                        info.world_size, group_repeats=sampler_repeats(data, tc.labelled_share, tc.groups_per_batch,
+                                                                         tc.views_per_group, info.world_size)),
                       torch.Generator().manual_seed(tc.seed * 1000 + info.rank), info.device, amp)
 
 
@@ -238,6 +241,9 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
                           allow_empty=True)  # None: no validation (e.g. PASCAL3D+ has train/test only)
     categories = sorted(set(train_data.category.tolist()))
     crop_rule = common_crop_rule(train_data)
+    train_data = keep_labels(train_data, tc.label_fraction, tc.seed)
+    if model_config.variant == "direct":  # it learns nothing from unlabelled images
+        train_data = labelled_rows_only(train_data)
     state = build_train_state(model_config, tc, train_data, info, init)
     if state.sampler.batches_in_epoch(0) == 0:
         raise ValueError(f"the train split has too few groups for one batch of {tc.groups_per_batch} groups "
@@ -256,7 +262,8 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
                  f"{len(state.sampler)} batches of {tc.groups_per_batch}x{tc.views_per_group} in epoch "
                  f"{state.epoch} x {info.world_size} rank(s)"
                  f"{f', {length.steps} steps in all' if length.steps else ''}; device {info.device}; crop rule "
-                 f"{crop_rule.describe() if crop_rule else 'not recorded'}")
+                 f"{crop_rule.describe() if crop_rule else 'not recorded'}; {label_summary(train_data)}"
+                 f"{'' if state.sampler.repeats.max() == 1 else f', labelled groups dealt up to {state.sampler.repeats.max()}x per epoch'}")
         if val_data is None:
             log.line(f"no {dc.val_split!r} split in {list(dc.data_dirs)}: no validation, best.pt is the latest model")
 
@@ -297,8 +304,9 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
                                      lambda: checkpoint("last.pt"))
             epoch_complete = state.sampler.position == batches
             assert epoch_complete or status != "epoch", "the sampler ran out before its own batch count"
-            if status != "non-finite" and epoch_complete:  # validate, keep the best, next epoch
-                last_val, validated_at = validate_and_keep_best(), state.step
+            if status != "non-finite" and epoch_complete:  # validate (when due), keep the best, next epoch
+                if state.step - max(validated_at, 0) >= tc.validate_every_steps:
+                    last_val, validated_at = validate_and_keep_best(), state.step
                 state.epoch += 1
                 state.sampler.set_epoch(state.epoch)
         if status == "done" and validated_at != state.step:  # the run ended inside an epoch: score it
