@@ -103,11 +103,17 @@ def diagnostics_markdown(diagnostics: Mapping[str, Any]) -> str:
                          f"{block['acc_pi_6']:.3f} | {block['chance']['med_err_deg']:.1f} |")
         parts.append("")
     retrieval = diagnostics.get("retrieval", {})
+    runtime = diagnostics.get("retrieval_runtime", {}).get("by_views", {})
     if retrieval:
-        parts += ["### Identity retrieval from the group latent (unseen instances)", "",
-                  "| views accumulated | top-1 | chance | instances |", "|---:|---:|---:|---:|"]
+        parts += ["### Identity retrieval from the group latent (unseen instances)", ""]
+        if runtime:
+            parts += ["The runtime column encodes the views with the exported ONNX model (ONNX Runtime) "
+                      "and multiplies their content posteriors as `PoseEstimator.predict_group` does.", ""]
+        parts += ["| views accumulated | top-1 | " + ("top-1 through ONNX Runtime | " if runtime else "")
+                  + "chance | instances |", "|---:|---:|" + ("---:|" if runtime else "") + "---:|---:|"]
         for k, block in retrieval.items():
-            parts.append(f"| {k} | {_fmt(block.get('top1'))} | {_fmt(block.get('chance'))} | "
+            through = f"{_fmt(runtime.get(k, {}).get('top1'))} | " if runtime else ""
+            parts.append(f"| {k} | {_fmt(block.get('top1'))} | {through}{_fmt(block.get('chance'))} | "
                          f"{block.get('n_instances', block.get('reason', ''))} |")
         parts.append("")
     grid = diagnostics.get("grid_scores")

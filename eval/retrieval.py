@@ -24,25 +24,22 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from data_tools.gaussians import product_of_gaussians
+
 DEFAULT_GROUP_SIZES = (1, 2, 4, 8)
 
 
 def accumulate_views(mu: np.ndarray, logvar: np.ndarray | None = None) -> np.ndarray:
     """Combine (Q, k, D) per-view latent means into (Q, D) query codes.
 
-    With `logvar` (same shape): the mean of the product of Gaussians, sum(mu_i / var_i) / sum(1 /
-    var_i), computed with precisions relative to the most confident view for numerical stability.
+    With `logvar` (same shape): the mean of the product of Gaussians
+    (data_tools.gaussians.product_of_gaussians, what apps' `PoseEstimator.predict_group` returns).
     Without: the plain mean over the k views.
     """
     mu = np.asarray(mu, dtype=np.float64)
     if logvar is None:
         return mu.mean(axis=1)
-    logvar = np.asarray(logvar, dtype=np.float64)
-    if logvar.shape != mu.shape:
-        raise ValueError(f"logvar shape {logvar.shape} must equal mu shape {mu.shape}")
-    log_precision = -logvar
-    weights = np.exp(log_precision - log_precision.max(axis=1, keepdims=True))  # (Q, k, D)
-    return (weights * mu).sum(axis=1) / weights.sum(axis=1)
+    return product_of_gaussians(mu, logvar, axis=1)[0]
 
 
 def _nearest_gallery(queries: np.ndarray, gallery: np.ndarray, block: int = 2048) -> np.ndarray:

@@ -14,6 +14,8 @@ Example::
     estimator = PoseEstimator("model.onnx")          # logs which execution provider runs it
     [pred] = estimator.predict("car.jpg", boxes=(40, 60, 300, 220))
     print(pred.azimuth, pred.elevation, pred.theta, pred.confidence)
+    group = estimator.predict_group(["front.jpg", "side.jpg", "rear.jpg"])  # views of ONE object
+    print([p.azimuth for p in group.poses], group.content_mean)   # the instance embedding
 
 One estimator may serve several threads at once (ONNX Runtime sessions are thread-safe and the
 estimator keeps no state between calls). Angles come out wrapped: azimuth in [0, 360), theta in
@@ -35,6 +37,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
+from data_tools.gaussians import product_of_gaussians
 from data_tools.image import preprocess
 from data_tools.geometry import wrap_azimuth, wrap_theta
 from export.model_files import check_external_data
@@ -51,6 +54,9 @@ POSE_OUTPUTS = ("azimuth", "elevation", "theta", "rotation", "confidence")
 #: and `PoseEstimator.run` returns theirs under the new name.
 CONTENT_OUTPUT = "mu_content"
 FORMAT_1_CONTENT_OUTPUT = "mu_group"
+#: Each image's content latent log-variance (N, D_c), from model format 3 on: what
+#: `PoseEstimator.predict_group` needs to weigh the views (precisions add).
+CONTENT_LOGVAR_OUTPUT = "logvar_content"
 
 #: Metadata keys the predictor reads; `preprocessing_metadata` writes them.
 REQUIRED_METADATA = ("input_size", "color_order", "normalization", "crop_mode", "crop_margin")
@@ -110,6 +116,24 @@ class PosePrediction:
         return {"source": self.source, "azimuth": self.azimuth, "elevation": self.elevation,
                 "theta": self.theta, "confidence": self.confidence,
                 "rotation": np.asarray(self.rotation).tolist()}
+
+
+@dataclass(frozen=True)
+class GroupPrediction:
+    """Several views of one object: each view's pose and the group's content posterior.
+
+    content_mean / content_logvar (D_c,) are the product of the views' content Gaussians
+    (precisions add), as the ML-VAE accumulates a group: an embedding of the instance that
+    sharpens with every view (compare instances by Euclidean distance between means).
+    """
+
+    poses: list[PosePrediction]
+    content_mean: np.ndarray = field(compare=False, repr=False)
+    content_logvar: np.ndarray = field(compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"views": [p.to_dict() for p in self.poses],
+                "content_mean": self.content_mean.tolist(), "content_logvar": self.content_logvar.tolist()}
 
 
 def _cuda_device_count() -> int:
@@ -346,12 +370,51 @@ class PoseEstimator:
         batch, names = self.preprocess(images, boxes, color_order)
         return self.predict_preprocessed(batch, names)
 
+    def predict_group(self, images: ImageInput | Sequence[ImageInput], boxes=None,
+                      color_order: str = "rgb") -> GroupPrediction:
+        """Views of ONE object: each view's pose and the group's content posterior (numpy only).
+
+        Arguments as `predict`. The content posterior is the product of the views' Gaussians
+        (data_tools.gaussians.product_of_gaussians): the same for any order of the views, and a
+        group of one is the image's own. ValueError for models without a content latent (variant
+        "direct") or exported before model format 3 (no `logvar_content`: export it again).
+        """
+        batch, names = self.preprocess(images, boxes, color_order)
+        return self.predict_group_preprocessed(batch, names)
+
+    def predict_group_preprocessed(self, batch: np.ndarray, sources: Sequence[str]) -> GroupPrediction:
+        """`predict_group` for a batch already made by `preprocess`."""
+        self._check_content_outputs()
+        out = self.run(batch)
+        mean, logvar = product_of_gaussians(out[CONTENT_OUTPUT], out[CONTENT_LOGVAR_OUTPUT], axis=0)
+        return GroupPrediction(self._poses(out, sources), mean, logvar)
+
+    def content_posteriors(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each image's own content posterior (mean, log-variance), float32 (N, D_c) each."""
+        self._check_content_outputs()
+        out = self.run(batch)
+        return out[CONTENT_OUTPUT], out[CONTENT_LOGVAR_OUTPUT]
+
+    def _check_content_outputs(self) -> None:
+        variant = json.loads(self.metadata.get("model_config", "{}")).get("variant")
+        if variant == "direct":
+            raise ValueError(f"{self.model_path}: a 'direct' model has no content latent, so it gives no "
+                             "group embedding; train the ML-VAE (variant mlvae) for group inference")
+        names = {o.name for o in self.session.get_outputs()}
+        if CONTENT_LOGVAR_OUTPUT not in names:
+            raise ValueError(f"{self.model_path}: model format {self.model_format_version} has no "
+                             f"{CONTENT_LOGVAR_OUTPUT!r} output, which group inference needs; export it "
+                             "again with `posenet-mlvae export` (format 3)")
+
     def predict_preprocessed(self, batch: np.ndarray, sources: Sequence[str]
                              ) -> list[PosePrediction]:
         """Predictions for a batch already made by `preprocess` (float32 (N, 3, S, S))."""
-        if len(batch) != len(sources):
-            raise ValueError(f"{len(batch)} images but {len(sources)} source names")
-        out = self.run(batch)
+        return self._poses(self.run(batch), sources)
+
+    def _poses(self, out: dict[str, np.ndarray], sources: Sequence[str]) -> list[PosePrediction]:
+        """One `PosePrediction` per row of the graph outputs `out`."""
+        if len(out["azimuth"]) != len(sources):
+            raise ValueError(f"{len(out['azimuth'])} images but {len(sources)} source names")
         rotations = np.array(out["rotation"], dtype=np.float64)  # (N, 3, 3)
         rotations.setflags(write=False)  # the predictions are frozen, their matrices too
         return [

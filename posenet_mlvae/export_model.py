@@ -30,7 +30,8 @@ DECODER_PIXEL_TOLERANCE = 1e-3
 ANGLE_CONVENTION = "PASCAL3D+ degrees: R = Rz(theta) Rx(e-90) Rz(-a)"
 OUTPUTS_DOC = ("azimuth (N,) deg in [0, 360); elevation (N,) deg; theta (N,) deg; rotation "
                "(N, 3, 3) object-to-camera; confidence (N,) in [0, 1]; mu_obs (N, D_obs) "
-               "observation latent mean; mu_content (N, D_c) the image's own content latent mean")
+               "observation latent mean; mu_content, logvar_content (N, D_c) the image's own content "
+               "posterior (mean, log-variance); a group's is their product of Gaussians")
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ float32 (N, 3, H, W) RGB in [0, 1] (data_tools.image.preprocess.to_model_input);
 normalisation is inside the graph.
 
     module, metadata = load_inference_module("runs/demo/best.pt")
-    azimuth, elevation, theta, rotation, confidence, mu_obs, mu_content = module(images)
+    azimuth, elevation, theta, rotation, confidence, mu_obs, mu_content, logvar_content = module(images)
 
-`mu_content` is each image's own content latent mean (a group of one), not a group's pooled
-one. Model format 2 (`MODEL_FORMAT_VERSION`, in the ONNX metadata) names it so; format 1 models
-(no version key) called it `mu_group`, and `export.runtime` reads both.
+`mu_content` and `logvar_content` are each image's own content posterior (a group of one), not a
+group's pooled one: an app multiplies several views' posteriors into the group's
+(`export.runtime.PoseEstimator.predict_group`). Model format 3 (`MODEL_FORMAT_VERSION`, in the
+ONNX metadata) added `logvar_content`; format 2 named the content mean `mu_content`; format 1
+models (no version key) called it `mu_group`, and `export.runtime` reads them all.
 
 `decode_pose` and `encode_pose` are THE way from a model's observation latent (or its input
 images) to angles, rotation and confidence: the evaluation runner, validation during training
@@ -32,9 +34,11 @@ from posenet_mlvae.config import to_dict
 from posenet_mlvae.network.model import PoseMLVAE
 from posenet_mlvae.network.pose_head import PoseDecoded
 
-OUTPUT_NAMES = ("azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_content")
-#: Version of the exported graph's interface (its output names); 2 renamed mu_group to mu_content.
-MODEL_FORMAT_VERSION = 2
+OUTPUT_NAMES = ("azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_content",
+                "logvar_content")
+#: Version of the exported graph's interface (its output names): 2 renamed mu_group to
+#: mu_content, 3 added logvar_content.
+MODEL_FORMAT_VERSION = 3
 
 
 class EncodedPose(NamedTuple):
@@ -84,9 +88,9 @@ def pose_angles(pose: PoseDecoded) -> torch.Tensor:
 
 class PoseInference(nn.Module):
     """images (N, 3, H, W) in [0, 1] -> (azimuth, elevation, theta (N,) degrees, rotation (N, 3, 3),
-    confidence (N,) in [0, 1], mu_obs (N, D_obs), mu_content (N, D_c)).
+    confidence (N,) in [0, 1], mu_obs (N, D_obs), mu_content (N, D_c), logvar_content (N, D_c)).
 
-    For the "direct" variant (no content latent) mu_content is a zero column (N, 1).
+    For the "direct" variant (no content latent) mu_content and logvar_content are zero columns (N, 1).
     """
 
     output_names = OUTPUT_NAMES
@@ -96,10 +100,11 @@ class PoseInference(nn.Module):
         self.model = model
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        pose, mu_obs, _, mu_content, _ = encode_pose(self.model, images)
+        pose, mu_obs, _, mu_content, logvar_content = encode_pose(self.model, images)
         if mu_content is None:
-            mu_content = torch.zeros_like(mu_obs[:, :1])
-        return (pose.azimuth, pose.elevation, pose.theta, pose.rotation, pose.confidence, mu_obs, mu_content)
+            mu_content = logvar_content = torch.zeros_like(mu_obs[:, :1])
+        return (pose.azimuth, pose.elevation, pose.theta, pose.rotation, pose.confidence, mu_obs, mu_content,
+                logvar_content)
 
 
 class PoseDecoder(nn.Module):

@@ -64,8 +64,8 @@ def exported_pose_model(tmp_path_factory) -> Path:
 
 
 def format_1_model(path: Path, out: Path) -> Path:
-    """A copy of an exported model as format 1 wrote it: `mu_content` called `mu_group` and
-    no model_format_version in the metadata."""
+    """A copy of an exported model as format 1 wrote it: `mu_content` called `mu_group`, no
+    `logvar_content` output (format 3 added it) and no model_format_version in the metadata."""
     import onnx
 
     from data_tools.atomic_write import atomic_write_bytes
@@ -80,6 +80,9 @@ def format_1_model(path: Path, out: Path) -> Path:
     for info in [*model.graph.output, *model.graph.value_info]:
         if info.name == "mu_content":
             info.name = "mu_group"
+    kept_outputs = [o for o in model.graph.output if o.name != "logvar_content"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept_outputs)
     kept = [p for p in model.metadata_props if p.key != "model_format_version"]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)

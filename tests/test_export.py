@@ -373,9 +373,9 @@ def test_real_model_parity_and_metadata(real_export):
     assert (metadata["input_size"], metadata["color_order"], metadata["crop_mode"]) == \
         ("64", "RGB", "pad")
     assert metadata["normalization"].startswith("x/255")
-    assert metadata["model_format_version"] == "2"
+    assert metadata["model_format_version"] == "3"
     assert [o.name for o in onnx.load(str(path)).graph.output] == list(info["outputs"]) == [
-        "azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_content"]
+        "azimuth", "elevation", "theta", "rotation", "confidence", "mu_obs", "mu_content", "logvar_content"]
     assert not list(real_export.glob(".*"))  # no temporary files left behind
 
     image = drawn_scene(11, 120, 90)
@@ -400,10 +400,10 @@ def test_a_format_1_model_with_mu_group_still_runs(real_export, tmp_path):
     old_path = format_1_model(real_export / "model.onnx", tmp_path / "format1.onnx")
     assert "mu_group" in [o.name for o in onnx.load(str(old_path)).graph.output]
     new, old = PoseEstimator(real_export / "model.onnx"), PoseEstimator(old_path)
-    assert (new.model_format_version, old.model_format_version) == (2, 1)
+    assert (new.model_format_version, old.model_format_version) == (3, 1)
     batch = model_inputs(3).numpy()
     new_out, old_out = new.run(batch), old.run(batch)
-    assert set(old_out) == set(new_out) and "mu_group" not in old_out
+    assert set(old_out) == set(new_out) - {"logvar_content"} and "mu_group" not in old_out
     np.testing.assert_array_equal(old_out["mu_content"], new_out["mu_content"])
     module, _ = load_inference_module(real_export / "best.pt")
     with torch.no_grad():

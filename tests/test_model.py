@@ -165,7 +165,7 @@ def test_inference_module_matches_model_and_treats_images_alone():
     inference = PoseInference(model).eval()
     images = torch.rand(5, 3, 64, 64)
     with torch.no_grad():
-        azimuth, elevation, theta, rotation, confidence, mu_obs, mu_content = inference(images)
+        azimuth, elevation, theta, rotation, confidence, mu_obs, mu_content, logvar_content = inference(images)
         single = inference(images[2:3])
         output = model(images, None)
         mirrored = model(torch.flip(images, dims=[3]), None)
@@ -176,6 +176,7 @@ def test_inference_module_matches_model_and_treats_images_alone():
     torch.testing.assert_close(azimuth, decoded.azimuth)
     torch.testing.assert_close(plain_azimuth, model.pose_head.decode(output.pose).azimuth)
     torch.testing.assert_close(mu_content, output.mu_content)  # a group of one = its own posterior
+    torch.testing.assert_close(logvar_content, output.logvar_content)
     torch.testing.assert_close(single[0], azimuth[2:3])
     assert rotation.shape == (5, 3, 3) and ((confidence >= 0) & (confidence <= 1)).all()
     decoder = PoseDecoder(model).eval()

@@ -416,7 +416,7 @@ def test_page_follows_the_crop_rule_in_the_metadata(driver, server, site, images
     assert differences.max() <= ANGLE_TOLERANCE_DEG
 
 
-@pytest.mark.parametrize("format_version, output", [(2, "mu_content"), (1, "mu_group")])
+@pytest.mark.parametrize("format_version, output", [(3, "mu_content"), (1, "mu_group")])
 def test_page_reads_the_content_mean_of_both_model_formats(driver, server, site, images,
                                                            format_version, output):
     name = "model.onnx"

@@ -5,7 +5,8 @@
 
 Writes DIR/metrics.json (MedErr, Acc@pi/6, Acc@pi/18, n, per category, mean over categories, the
 confidence's AUROC for errors > 30 deg and its risk-coverage table, and with --diagnostics the
-probes, retrieval and grid-set scores), DIR/predictions.csv and with --report DIR/report.md + PNGs.
+probes, retrieval and grid-set scores; with --onnx MODEL also retrieval through the exported model
+and ONNX Runtime), DIR/predictions.csv and with --report DIR/report.md + PNGs.
 Default DIR: <checkpoint folder>/eval-<split>. When the dataset was cropped by another rule than the
 model's training data (both recorded as `crop_rule`), one `note:` line says so.
 Several --checkpoint values (e.g. the ML-VAE and the `--variant direct` / `--variant vae`
@@ -41,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", default="ridge", choices=("ridge", "mlp"),
                         help="pose-from-latent probe: linear (ridge) or one-hidden-layer MLP")
     parser.add_argument("--seed", type=int, default=0, help="seed of subsets and diagnostics")
+    parser.add_argument("--onnx", default="", metavar="MODEL",
+                        help="with --diagnostics: also compute identity retrieval through this exported model "
+                             "and ONNX Runtime (the path of PoseEstimator.predict_group)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -106,9 +110,12 @@ def print_diagnostics(diagnostics: dict) -> None:
     for latent, probe in diagnostics.get("probes", {}).items():
         print(f"  probe {latent:<6} MedErr {probe['med_err_deg']:.1f} deg "
               f"(chance {probe['chance']['med_err_deg']:.1f})")
+    runtime = diagnostics.get("retrieval_runtime", {}).get("by_views", {})
     for k, block in diagnostics.get("retrieval", {}).items():
         if block.get("top1") is not None:
-            print(f"  retrieval k={k:<2} top-1 {block['top1']:.3f} (chance {block['chance']:.3f})")
+            through = runtime.get(k, {}).get("top1")
+            print(f"  retrieval k={k:<2} top-1 {block['top1']:.3f} (chance {block['chance']:.3f})"
+                  + ("" if through is None else f"; through ONNX Runtime {through:.3f}"))
     grid = diagnostics.get("grid_scores")
     if grid:
         fov = grid["fov_regression"]
@@ -127,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     config = EvalConfig(split=args.split, batch_size=args.batch_size, device=device,
                         diagnostics=args.diagnostics, report=args.report, train_split=args.train_split,
                         max_probe_images=args.max_probe_images, probe=args.probe, seed=args.seed,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, onnx_model=args.onnx)
     names = run_names(args.checkpoint)
     results: dict[str, dict] = {}
     out_dirs: dict[str, Path] = {}

@@ -2,6 +2,7 @@
 
     posenet-mlvae predict --model model.onnx car1.jpg car2.png [--box 10,20,200,150]
     posenet-mlvae predict --model model.onnx photos/ --json > poses.jsonl   # a whole folder
+    posenet-mlvae predict --model model.onnx --group car_views/ --json       # views of ONE object
 
 Runs `export.runtime.PoseEstimator` (ONNX Runtime; no torch on this path). A folder stands for
 its image files (recursively, sorted). Images are read, predicted and printed `--batch-size` at a
@@ -9,6 +10,11 @@ time, so memory stays flat over any number of files; --json prints one JSON obje
 image (a prediction, or {"source", "error"} for a skipped one). An unreadable, oversized or
 corrupt image or a bad box is reported on one line, skipped and counted; the exit code is
 non-zero only when no image could be predicted.
+
+--group treats all the images given as views of one object (PoseEstimator.predict_group): it
+prints each view's pose and then the group's content posterior, the product of the views'
+Gaussians, as an instance embedding (`content_mean`, `content_logvar`); the views are held
+together in memory (64 px crops: 48 KB each).
 """
 
 from __future__ import annotations
@@ -70,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="refuse image files larger than this, read from their header before "
                              f"decoding (default ${MAX_IMAGE_PIXELS_ENV} or "
                              f"{DEFAULT_MAX_IMAGE_PIXELS:,})")
+    parser.add_argument("--group", action="store_true",
+                        help="the images are views of ONE object: also print the group's content "
+                             "posterior (instance embedding)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -130,6 +139,24 @@ def _write_overlay(directory: str, source: str, image, prediction, box, category
     return str(out)
 
 
+def read_inputs(estimator, paths: Sequence[str], boxes: Sequence, color_order: str
+                ) -> tuple[list[list], list]:
+    """Rows [path, image, box, None, None] for each readable input and [path, None, box, None,
+    message] for each skipped one, in input order, and the model input of each readable one."""
+    rows, crops = [], []
+    for path, box in zip(paths, boxes):
+        try:
+            image = _load(estimator, path, color_order)
+            batch, _ = estimator.preprocess(image, None if box is None else [box], sources=[path])
+        except (ValueError, TypeError) as error:
+            message = str(error) if str(error).startswith(path) else f"{path}: {error}"
+            rows.append([path, None, box, None, message])
+            continue
+        rows.append([path, image, box, None, None])
+        crops.append(batch)
+    return rows, crops
+
+
 def predict_in_batches(estimator, paths: Sequence[str], boxes: Sequence, color_order: str,
                        batch_size: int) -> Iterator[list[tuple]]:
     """Per batch of inputs, in input order: (path, image, box, prediction, None) for each image
@@ -138,18 +165,8 @@ def predict_in_batches(estimator, paths: Sequence[str], boxes: Sequence, color_o
     import numpy as np
 
     for start in range(0, len(paths), batch_size):
-        rows, crops = [], []
-        for path, box in zip(paths[start:start + batch_size], boxes[start:start + batch_size]):
-            try:
-                image = _load(estimator, path, color_order)
-                batch, _ = estimator.preprocess(image, None if box is None else [box],
-                                                sources=[path])
-            except (ValueError, TypeError) as error:
-                message = str(error) if str(error).startswith(path) else f"{path}: {error}"
-                rows.append([path, None, box, None, message])
-                continue
-            rows.append([path, image, box, None, None])
-            crops.append(batch)
+        rows, crops = read_inputs(estimator, paths[start:start + batch_size], boxes[start:start + batch_size],
+                                  color_order)
         if crops:
             kept = [row for row in rows if row[4] is None]
             predictions = estimator.predict_preprocessed(np.concatenate(crops),
@@ -200,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
     estimator = PoseEstimator(args.model, providers=providers,
                               max_image_pixels=args.max_image_pixels)
     category = estimator.categories[0] if len(estimator.categories) == 1 else None
+    if args.group:
+        return predict_one_group(estimator, paths, boxes, "bgr" if args.bgr else "rgb", args.json)
     width = max(len("image"), *(len(p) for p in paths))
     if not args.json:
         print(f"{'image':<{width}}  {'azimuth':>8}  {'elevation':>9}  {'theta':>7}  {'conf':>5}")
@@ -231,3 +250,34 @@ def run(args: argparse.Namespace) -> int:
           f"{estimator.provider}" + (f"; overlays in {args.overlay}" if args.overlay else ""),
           file=sys.stderr)
     return 0 if predicted else 1
+
+
+def predict_one_group(estimator, paths: Sequence[str], boxes: Sequence, color_order: str, as_json: bool) -> int:
+    """`--group`: every readable input is a view of one object; print each view's pose, then the
+    group's content posterior. Unreadable inputs are reported, skipped and counted."""
+    import json
+
+    import numpy as np
+
+    rows, crops = read_inputs(estimator, paths, boxes, color_order)
+    skipped = [row for row in rows if row[4] is not None]
+    for row in skipped:
+        print(f"skipped {row[4]}", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"source": row[0], "error": row[4]}))
+    if not crops:
+        print(f"predicted no group: none of the {len(paths)} images could be read", file=sys.stderr)
+        return 1
+    group = estimator.predict_group_preprocessed(np.concatenate(crops), [r[0] for r in rows if r[4] is None])
+    if as_json:
+        print(json.dumps(group.to_dict()))
+    else:
+        width = max(len("image"), *(len(p.source) for p in group.poses))
+        print(f"{'image':<{width}}  {'azimuth':>8}  {'elevation':>9}  {'theta':>7}  {'conf':>5}")
+        for p in group.poses:
+            print(f"{p.source:<{width}}  {p.azimuth:8.1f}  {p.elevation:9.1f}  {p.theta:7.1f}  {p.confidence:5.2f}")
+        print("group content mean   " + " ".join(f"{v:+.3f}" for v in group.content_mean))
+        print("group content logvar " + " ".join(f"{v:+.3f}" for v in group.content_logvar))
+    print(f"predicted one group of {len(group.poses)} views ({len(skipped)} skipped) with {estimator.provider}",
+          file=sys.stderr)
+    return 0

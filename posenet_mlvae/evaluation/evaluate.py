@@ -49,6 +49,7 @@ class EvalConfig:
     probe: str = "ridge"  # "ridge" (linear read-out) or "mlp" (one hidden layer), eval.probes
     seed: int = 0
     progress: bool = True
+    onnx_model: str = ""  # with diagnostics: also retrieval through this exported model (the app's path)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -283,6 +284,11 @@ def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: s
             train = predict(model, train_dataset, rows, batch_size=config.batch_size, device=config.device,
                             progress=config.progress, desc=f"latents {config.train_split}")
         metrics["diagnostics"] = diagnostics(test, train, dataset, probe=config.probe, seed=config.seed)
+        if config.onnx_model and test.mu_content is not None:
+            from posenet_mlvae.evaluation.runtime_retrieval import runtime_retrieval
+
+            metrics["diagnostics"]["retrieval_runtime"] = runtime_retrieval(config.onnx_model, dataset, config.seed,
+                                                                            config.batch_size)
         if config.train_split == config.split:
             metrics["diagnostics"]["warning"] = (
                 f"probes fitted and scored on the same split {config.split!r}: instances are not unseen")
