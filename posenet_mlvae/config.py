@@ -137,6 +137,7 @@ class TrainConfig:
     beta_obs: float = 1.0
     beta_content: float = 1.0
     lambda_pose: float = 3000.0
+    lambda_contrast: float = 0.0  # > 0: supervised contrastive term on the content means (losses.content_contrast)
     kl_warmup_steps: int = 0  # linear KL warm-up from 0 to beta over this many steps
     azimuth_smoothing: float = 0.2  # label mass moved to the two neighbouring azimuth bins
     seed: int = 0
@@ -155,7 +156,7 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
         for name in ("steps", "epochs", "time_budget_min", "warmup_steps", "kl_warmup_steps",
                      "weight_decay", "recon_weight", "background_weight", "beta_obs", "beta_content",
-                     "lambda_pose", "num_threads", "val_max_images", "validate_every_steps"):
+                     "lambda_pose", "lambda_contrast", "num_threads", "val_max_images", "validate_every_steps"):
             if getattr(self, name) < 0:  # NaN passes: tests inject it to check the non-finite stop
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 0")
         for name in ("lr", "grad_clip"):

@@ -106,3 +106,37 @@ def test_pixel_weights_scale_the_squared_error():
 
     torch.testing.assert_close(reconstruction_sse(reconstruction, images, weights), torch.tensor([12.0, 1.2]))
     torch.testing.assert_close(reconstruction_sse(reconstruction, images), torch.tensor([12.0, 12.0]))
+
+
+def test_content_contrast_matches_a_hand_computed_case_and_pulls_mates_together():
+    from posenet_mlvae.network.losses import content_contrast
+
+    mu = torch.tensor([[0.0], [1.0], [2.0]], requires_grad=True)
+    groups = torch.tensor([0, 0, 1])
+    # image 0: mate at squared distance 1, other at 4; image 1: mate and other both at 1; image 2: no mate
+    first = -(-1.0 - math.log(math.exp(-1.0) + math.exp(-4.0)))
+    second = math.log(2.0)
+    value = content_contrast(mu, groups)
+    assert float(value) == pytest.approx((first + second) / 2, rel=1e-6)
+    value.backward()
+    stepped = (mu - 0.1 * mu.grad).detach()[:, 0]  # one descent step: the mates close in, the other leaves
+    assert abs(stepped[1] - stepped[0]) < 1.0 and abs(stepped[2] - stepped[1]) > 1.0
+    assert float(content_contrast(stepped[:, None], groups)) < float(value)
+    alone = content_contrast(torch.randn(4, 3, requires_grad=True), torch.arange(4))
+    assert float(alone) == 0.0 and alone.requires_grad  # no mates: a graph-connected zero
+
+
+def test_contrast_enters_the_total_only_when_weighted():
+    from posenet_mlvae.config import ModelConfig
+    from posenet_mlvae.network.losses import mlvae_loss
+    from posenet_mlvae.network.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(width=8, decoder_width=4, hidden_dim=32)).eval()
+    images, group = torch.rand(8, 3, 64, 64), torch.arange(8) // 4
+    output = model(images, group)
+    angles = [torch.zeros(8)] * 3
+    args = (output, images, *angles, torch.ones(8, dtype=torch.bool), torch.zeros(2), torch.ones(2))
+    plain, weighted = mlvae_loss(*args), mlvae_loss(*args, lambda_contrast=10.0)
+    assert float(plain.contrast) == 0.0 and float(weighted.contrast) > 0.0
+    assert float(weighted.total) == pytest.approx(float(plain.total) + 10.0 * float(weighted.contrast), rel=1e-5)

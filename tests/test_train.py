@@ -211,3 +211,16 @@ def test_bench_train_times_the_training_step_of_fit(toy, monkeypatch):
     assert train_config == TrainConfig()
     assert batch.images.shape[0] == TrainConfig().groups_per_batch * TrainConfig().views_per_group
     assert all(not torch.equal(before[k], v) for k, v in state.model.named_parameters() if v.requires_grad)
+
+
+def test_bench_train_breakdown_prints_the_ladder_against_the_direct_cnn(toy, capsys):
+    from posenet_mlvae.commands.benches.train import BREAKDOWN_LADDER, interleaved_medians, print_breakdown
+
+    calls = []
+    medians = interleaved_medians({"a": lambda: calls.append("a") or 2.0, "b": lambda: calls.append("b") or 1.0},
+                                  steps=3, warmup=1)
+    assert medians == {"a": 2.0, "b": 1.0} and calls == ["a", "b"] * 4  # round-robin, warm-up dropped
+    print_breakdown(load_split([str(toy)], "train", 64), steps=1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "x the direct CNN's step" in line]
+    assert len(lines) == len(BREAKDOWN_LADDER) + 1
+    assert lines[0].split()[-5] == "1.00x"

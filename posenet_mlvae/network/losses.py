@@ -17,6 +17,11 @@ the background. Random per-view backgrounds otherwise dominate the pixel error a
 per-image latents fill up with background instead of the object's identity.
 The Gaussian KL to N(0, I) is the closed form of Kingma & Welling 2014, Appendix B.
 
+Optional (TrainConfig.lambda_contrast > 0, off in the paper's objective): a supervised
+contrastive term on the per-image content means (`content_contrast`), which pulls the views of
+one group together and pushes other groups away, so a single view's content code identifies
+its instance. The ELBO alone only asks the content to help the reconstruction.
+
 The optimised total is  -ELBO / mean_group_size + lambda_pose * pose  (the division by the
 constant mean group size n = B / G makes lambda_pose weigh the same per image whatever M is,
 and makes the "vae" baseline, groups of one, comparable). The pose loss is averaged over the
@@ -48,6 +53,7 @@ class LossTerms(NamedTuple):
     recon: torch.Tensor  # sum over members of -log p(x_i | s_i, c_G), mean over groups
     kl_obs: torch.Tensor  # sum over members of KL(q(s_i) || N(0, I)), mean over groups
     kl_content: torch.Tensor  # KL(q(c_G) || N(0, I)) once per group, mean over groups
+    contrast: torch.Tensor  # content_contrast of the per-image content means (unweighted)
     pose: torch.Tensor
     azimuth_ce: torch.Tensor
     azimuth_offset: torch.Tensor
@@ -119,22 +125,46 @@ def pose_loss(logits: PoseLogits, azimuth: torch.Tensor, elevation: torch.Tensor
     return PoseTerms(terms[0] + terms[1] + terms[2] + terms[3], *terms)
 
 
+def content_contrast(mu: torch.Tensor, group_of_image: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020) with similarity -||mu_i - mu_j||^2 / temperature.
+
+    mu (B, D) per-image content means; group_of_image (B,). For every image with a group-mate:
+    minus the mean log-probability of its group-mates among all other images of the batch. The
+    squared Euclidean distance is the one identity retrieval ranks by (eval.retrieval). A batch
+    without group-mates gives a graph-connected zero.
+    """
+    mu = mu.float()
+    squared = mu.pow(2).sum(1)
+    distance = (squared[:, None] + squared[None, :] - 2.0 * mu @ mu.T).clamp_min(0.0)  # (B, B)
+    alone = torch.eye(len(mu), dtype=torch.bool, device=mu.device)
+    logits = (-distance / temperature).masked_fill(alone, float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positive = (group_of_image[:, None] == group_of_image[None, :]) & ~alone
+    count = positive.sum(1)
+    has_mate = count > 0
+    if not bool(has_mate.any()):
+        return mu.sum() * 0.0
+    per_image = -torch.where(positive, log_prob, torch.zeros_like(log_prob)).sum(1) / count.clamp_min(1)
+    return per_image[has_mate].mean()
+
+
 def mlvae_loss(output: ModelOutput, images: torch.Tensor, azimuth: torch.Tensor, elevation: torch.Tensor,
                theta: torch.Tensor, has_pose: torch.Tensor, angle_mean: torch.Tensor, angle_std: torch.Tensor,
                *, recon_weight: float = 1.0, beta_obs: float = 1.0, beta_content: float = 1.0,
                lambda_pose: float = 1.0, kl_scale: float = 1.0, azimuth_smoothing: float = 0.2,
-               pixel_weights: torch.Tensor | None = None) -> LossTerms:
+               pixel_weights: torch.Tensor | None = None, lambda_contrast: float = 0.0) -> LossTerms:
     """All loss terms for one batch (module docstring has the equations).
 
     output: the model's forward output on `images` (B, 3, H, W) in [0, 1]. kl_scale in [0, 1]
     multiplies both betas (KL warm-up). pixel_weights (B, 1, H, W) weighs each pixel's squared
-    error (object 1, background less: see the module docstring); None = all 1. For the "direct" variant (no reconstruction) the ELBO
-    terms are zero and only the pose loss is optimised.
+    error (object 1, background less: see the module docstring); None = all 1. lambda_contrast
+    weighs `content_contrast` (computed only when > 0). For the "direct" variant (no
+    reconstruction) the ELBO terms are zero and only the pose loss is optimised.
     """
     pose = pose_loss(output.pose, azimuth, elevation, theta, has_pose, angle_mean, angle_std, azimuth_smoothing)
     zero = pose.total * 0.0
     if output.reconstruction is None:
-        return LossTerms(lambda_pose * pose.total, zero, zero, zero, zero, *pose)
+        return LossTerms(lambda_pose * pose.total, zero, zero, zero, zero, zero, *pose)
     num_groups = output.mu_group.shape[0]
     group = output.group_of_image
     recon = recon_weight * sum_per_group(reconstruction_sse(output.reconstruction, images, pixel_weights), group, num_groups)
@@ -144,4 +174,7 @@ def mlvae_loss(output: ModelOutput, images: torch.Tensor, azimuth: torch.Tensor,
     neg_elbo = neg_elbo_groups.mean()
     mean_group_size = images.shape[0] / num_groups
     total = neg_elbo / mean_group_size + lambda_pose * pose.total
-    return LossTerms(total, neg_elbo, recon.mean(), kl_obs.mean(), kl_content.mean(), *pose)
+    contrast = content_contrast(output.mu_content, group) if lambda_contrast > 0 else zero
+    if lambda_contrast > 0:
+        total = total + lambda_contrast * contrast
+    return LossTerms(total, neg_elbo, recon.mean(), kl_obs.mean(), kl_content.mean(), contrast, *pose)

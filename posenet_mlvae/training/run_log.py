@@ -21,7 +21,7 @@ import torch
 from data_tools.atomic_write import atomic_write_json, atomic_write_text
 
 CSV_COLUMNS = ("kind", "step", "epoch", "time_s", "lr", "images_per_s", "grad_norm", "total", "neg_elbo", "recon",
-               "kl_obs", "kl_content", "pose", "azimuth_ce", "azimuth_offset", "elevation", "theta",
+               "kl_obs", "kl_content", "contrast", "pose", "azimuth_ce", "azimuth_offset", "elevation", "theta",
                "med_err_deg", "acc_pi_6", "acc_pi_18", "n")
 
 

@@ -9,7 +9,11 @@ Prints four figures for the default 64 px model on this machine:
    K x M group batches gathered with GroupedDataset.images, with and without the augmentations
    (target >= 20,000 images/s at 64 px);
 4. peak resident memory of a demo-sized training run (a child process running `train` for a few
-   steps on the dataset; target < 4 GB).
+   steps on the dataset; target < 4 GB);
+5. with --breakdown, where the ML-VAE's step time goes: the steps of a ladder of models timed
+   interleaved (direct CNN; + decoder and ELBO on a shared trunk; + the separate content
+   encoder = the default; the default with a half-width decoder), each as a ratio to the direct
+   CNN, and the batch building (gather + augment) alone.
 Without --data a toy grouped set (posenet_mlvae.toy_data) is written to a temporary folder.
 Figures on a machine shared with other jobs are pessimistic.
 """
@@ -25,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per measurement")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory child run")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time a ladder of models to show where the ML-VAE step's time goes")
 
 
 def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], float]:
@@ -60,6 +66,68 @@ def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], floa
         return time.perf_counter() - start
 
     return step
+
+
+def interleaved_medians(timers: dict[str, Callable[[], float]], steps: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds per call of each timer, calls interleaved round-robin so load hits all alike."""
+    import statistics
+
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    for round_ in range(warmup + steps):
+        for name, timer in timers.items():
+            seconds = timer()
+            if round_ >= warmup:
+                times[name].append(seconds)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+#: (label, ModelConfig overrides) of the --breakdown ladder; each row adds one part to the one above.
+BREAKDOWN_LADDER = (
+    ("direct CNN (encoder + pose head)", {"variant": "direct"}),
+    ("+ decoder and ELBO, shared trunk", {"content_width": 0}),
+    ("+ separate content encoder (default)", {}),
+    ("default with a half-width decoder", {"decoder_width": 4}),
+)
+
+
+def _batch_timer(data) -> Callable[[], float]:
+    """Seconds to build one training batch (gather + augmentations + pixel weights), as `fit` does."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from posenet_mlvae.config import DataConfig, TrainConfig
+    from posenet_mlvae.training.data import make_batch
+
+    tc, dc = TrainConfig(), DataConfig()
+    generator = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def build() -> float:
+        rows = rng.choice(len(data), tc.groups_per_batch * tc.views_per_group, replace=False)
+        start = time.perf_counter()
+        make_batch(data, rows, torch.device("cpu"), generator, dc.color_jitter, dc.scale_jitter, dc.shift_jitter,
+                   dc.hflip, tc.background_weight)
+        return time.perf_counter() - start
+
+    return build
+
+
+def print_breakdown(data, steps: int) -> None:
+    """The --breakdown table (see the module docstring)."""
+    from dataclasses import replace
+
+    from posenet_mlvae.config import ModelConfig
+
+    timers = {label: _training_step_timer(data, replace(ModelConfig(), **overrides))
+              for label, overrides in BREAKDOWN_LADDER}
+    timers["batch building alone"] = _batch_timer(data)
+    medians = interleaved_medians(timers, steps)
+    base = medians[BREAKDOWN_LADDER[0][0]]
+    print(f"where the step time goes (median of {steps} interleaved steps each):")
+    for label, seconds in medians.items():
+        print(f"  {label:<40} {1000 * seconds:7.1f} ms   {seconds / base:5.2f}x the direct CNN's step")
 
 
 def _loading_rate(root: str, batch_size: int, augment: bool, seconds: float = 2.0) -> float:
@@ -106,7 +174,6 @@ def _peak_memory_gb(data_dir: str, steps: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    import statistics
     import tempfile
 
     import torch
@@ -132,15 +199,9 @@ def run(args: argparse.Namespace) -> int:
           f"{count_parameters(build_model(config)) / 1e6:.2f}M params, batch {train_config.groups_per_batch} "
           f"groups x {train_config.views_per_group} views, {config.image_size} px")
 
-    mlvae_step = _training_step_timer(data, config)
-    vae_step = _training_step_timer(data, ModelConfig(variant="vae"))
-    for _ in range(3):  # warm-up
-        mlvae_step(), vae_step()
-    times_mlvae, times_vae = [], []
-    for _ in range(args.steps):  # interleaved so machine load hits both alike
-        times_mlvae.append(mlvae_step())
-        times_vae.append(vae_step())
-    median_mlvae, median_vae = statistics.median(times_mlvae), statistics.median(times_vae)
+    medians = interleaved_medians({"mlvae": _training_step_timer(data, config),
+                                   "vae": _training_step_timer(data, ModelConfig(variant="vae"))}, args.steps)
+    median_mlvae, median_vae = medians["mlvae"], medians["vae"]
     print(f"training: {batch_size / median_mlvae:,.0f} images/s (ML-VAE, median step {1000 * median_mlvae:.1f} ms)")
     print(f"ML-VAE / plain VAE step time: {median_mlvae / median_vae:.3f} "
           f"(VAE {1000 * median_vae:.1f} ms; target < 1.05)")
@@ -151,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_memory:
         peak = _peak_memory_gb(root, steps=30)
         print(f"peak memory of a demo-sized training run (30 steps): {peak:.2f} GB (target < 4 GB)")
+    if args.breakdown:
+        print_breakdown(data, args.steps)
     if temp is not None:
         temp.cleanup()
     return 0
