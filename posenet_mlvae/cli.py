@@ -12,13 +12,14 @@ import argparse
 import sys
 from typing import Sequence
 
-from posenet_mlvae.commands import (bench, demo, evaluate, export, pascal3d, predict, render,
+from posenet_mlvae.commands import (bench, demo, evaluate, export, image_folders, pascal3d, predict, render,
                                     train)
 from posenet_mlvae.commands.subcommands import DEBUG_HELP, add_subcommands
 
 COMMANDS = {
     "render": render,
     "pascal3d": pascal3d,
+    "image-folders": image_folders,
     "train": train,
     "evaluate": evaluate,
     "export": export,

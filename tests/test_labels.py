@@ -119,3 +119,32 @@ def test_bench_labels_runs_end_to_end_and_writes_its_table_and_plot(tmp_path, ca
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and "mlvae" in out
     assert main(argv) == 0  # a second start reuses every finished run
     assert capsys.readouterr().out.count("done earlier, reused") == 8
+
+
+def test_image_folders_make_an_unlabelled_group_per_object_that_trains_with_renders(toy, tmp_path, capsys):
+    import cv2
+
+    from data_tools.dataset import GroupedDataset
+    from posenet_mlvae.cli import main
+
+    rng = np.random.default_rng(0)
+    for obj in ("mug-a", "mug-b"):
+        (tmp_path / "objects" / obj).mkdir(parents=True)
+        for k in range(3):
+            cv2.imwrite(str(tmp_path / "objects" / obj / f"{k}.png"), rng.integers(0, 255, (40, 50, 3), np.uint8))
+    (tmp_path / "objects" / "mug-b" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    (tmp_path / "boxes.csv").write_text("file,x1,y1,x2,y2\nmug-a/0.png,5,5,30,35\n")
+    out = tmp_path / "mine"
+    assert main(["image-folders", str(tmp_path / "objects"), "--out", str(out), "--category", "car",
+                 "--boxes", str(tmp_path / "boxes.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "bad.jpg" in printed and "2 groups (objects), 6 images" in printed and "1 skipped" in printed
+    dataset = GroupedDataset(out, split="train")
+    records = dataset.records
+    assert len(dataset) == 6 and not records["has_pose"].any() and len(np.unique(records["group"])) == 2
+    assert dataset.manifest["crop_rule"] == {"mode": "pad", "margin": 0.1}
+    first = cv2.cvtColor(cv2.imread(str(tmp_path / "objects" / "mug-a" / "0.png")), cv2.COLOR_BGR2RGB)
+    from data_tools.image.preprocess import crop_to_square
+
+    np.testing.assert_array_equal(dataset.images([0])[0], crop_to_square(first, (5, 5, 30, 35), 0.1, "pad", 64))
+    assert main(["image-folders", str(tmp_path / "objects"), "--out", str(out)]) == 2  # never over a dataset
