@@ -146,11 +146,11 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
     net = DistributedDataParallel(model, device_ids=[info.local_rank] if info.device.type == "cuda" else None) \
         if info.enabled else model
     amp = tc.amp and info.device.type == "cuda"
+    repeats = sampler_repeats(data, tc.labelled_share, tc.groups_per_batch, tc.views_per_group, info.world_size)
     return TrainState(model, net, torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay),
                       torch.amp.GradScaler(info.device.type, enabled=amp),
                       GroupBatchSampler(data.group, tc.groups_per_batch, tc.views_per_group, tc.seed, info.rank,
-                                        info.world_size, group_repeats=sampler_repeats(data, tc.labelled_share, tc.groups_per_batch,
-                                                                         tc.views_per_group, info.world_size)),
+                                        info.world_size, group_repeats=repeats),
                       torch.Generator().manual_seed(tc.seed * 1000 + info.rank), info.device, amp)
 
 
@@ -252,6 +252,8 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
     crop_rule = _resume(state, out_dir / "last.pt", info, crop_rule) if resume else crop_rule
     state.clock_zero = time.perf_counter() - state.elapsed_s
     log = RunLog(out_dir, enabled=info.is_main, resume=resume)
+    most = int(state.sampler.repeats.max())
+    dealt = f", labelled groups dealt up to {most}x per epoch" if most > 1 else ""
     if info.is_main:
         save_configs(out_dir / "config.json", model_config, train_config, data_config,
                      {"categories": categories, "parameters": count_parameters(state.model),
@@ -262,8 +264,7 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
                  f"{len(state.sampler)} batches of {tc.groups_per_batch}x{tc.views_per_group} in epoch "
                  f"{state.epoch} x {info.world_size} rank(s)"
                  f"{f', {length.steps} steps in all' if length.steps else ''}; device {info.device}; crop rule "
-                 f"{crop_rule.describe() if crop_rule else 'not recorded'}; {label_summary(train_data)}"
-                 f"{'' if state.sampler.repeats.max() == 1 else f', labelled groups dealt up to {state.sampler.repeats.max()}x per epoch'}")
+                 f"{crop_rule.describe() if crop_rule else 'not recorded'}; {label_summary(train_data)}{dealt}")
         if val_data is None:
             log.line(f"no {dc.val_split!r} split in {list(dc.data_dirs)}: no validation, best.pt is the latest model")
 
