@@ -120,6 +120,10 @@ class TrainConfig:
     defaults were chosen on 300 procedural cars x 24 views at 64 px, 1000-step runs on 2 CPU cores:
     lambda_pose / recon_weight = 300 lets the pose head learn about as fast as a pose-only
     regressor (ratio 30: 49 deg MedErr after 360 steps; 300: 10 deg; pose-only: 9.5 deg).
+    lambda_contrast adds a contrastive term that makes a single view's content code identify its
+    instance; lambda_contrast=0 is the paper's objective. Measured on the demo's renders, 1000
+    steps, seeds 0 and 1: unseen-render MedErr 7.76 / 8.52 deg with the term (1000) against
+    7.81 / 8.48 without, identity top-1 from one view 18.6 / 18.1 % against 2.5 / 2.1 %.
     """
 
     groups_per_batch: int = 16  # K
@@ -137,7 +141,7 @@ class TrainConfig:
     beta_obs: float = 1.0
     beta_content: float = 1.0
     lambda_pose: float = 3000.0
-    lambda_contrast: float = 0.0  # > 0: supervised contrastive term on the content means (losses.content_contrast)
+    lambda_contrast: float = 1000.0  # contrastive term on the content means (losses.content_contrast); 0 = the paper's ML-VAE
     kl_warmup_steps: int = 0  # linear KL warm-up from 0 to beta over this many steps
     azimuth_smoothing: float = 0.2  # label mass moved to the two neighbouring azimuth bins
     seed: int = 0

@@ -52,7 +52,8 @@ _OPTIONS = [
     ("--beta-content", "train", "beta_content", float, "weight of the group content KL"),
     ("--lambda-pose", "train", "lambda_pose", float, "weight of the pose loss"),
     ("--content-contrast", "train", "lambda_contrast", float,
-     "weight of a contrastive term pulling a group's content means together (0 = the paper's ML-VAE)"),
+     "weight of a contrastive term pulling a group's content means together and other groups' apart "
+     "(0 = the paper's ML-VAE objective)"),
     ("--kl-warmup-steps", "train", "kl_warmup_steps", int, "linear KL warm-up steps (0 = off)"),
     ("--label-fraction", "train", "label_fraction", float,
      "keep pose labels on this fraction of the labelled training groups, chosen by --seed; the others "

@@ -17,14 +17,14 @@ the background. Random per-view backgrounds otherwise dominate the pixel error a
 per-image latents fill up with background instead of the object's identity.
 The Gaussian KL to N(0, I) is the closed form of Kingma & Welling 2014, Appendix B.
 
-Optional (TrainConfig.lambda_contrast > 0, off in the paper's objective): a supervised
+On by default (TrainConfig.lambda_contrast > 0; 0 is the paper's objective): a supervised
 contrastive term on the per-image content means (`content_contrast`), which pulls the views of
 one group together and pushes other groups away, so a single view's content code identifies
 its instance. The ELBO alone only asks the content to help the reconstruction.
 
-The optimised total is  -ELBO / mean_group_size + lambda_pose * pose  (the division by the
-constant mean group size n = B / G makes lambda_pose weigh the same per image whatever M is,
-and makes the "vae" baseline, groups of one, comparable). The pose loss is averaged over the
+The optimised total is  -ELBO / mean_group_size + lambda_pose * pose + lambda_contrast * contrast
+(the division by the constant mean group size n = B / G makes lambda_pose weigh the same per
+image whatever M is, and makes the "vae" baseline, groups of one, comparable). The pose loss is averaged over the
 images that carry a viewpoint (has_pose); the others train the ELBO only.
 """
 
