@@ -16,7 +16,7 @@ def test_help_is_light_and_lists_every_command():
             "print(p.format_help()); print(sorted(m for m in %r if m in sys.modules))" % (HEAVY,))
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip().endswith("[]"), f"heavy modules imported by --help: {out.splitlines()[-1]}"
-    for name in ("render", "pascal3d", "train", "evaluate", "export", "predict", "bench", "demo"):
+    for name in ("render", "pascal3d", "image-folders", "train", "evaluate", "export", "predict", "bench", "demo"):
         assert name in COMMANDS and name in out
 
 
@@ -33,7 +33,7 @@ def test_every_benchmark_has_help(bench, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", bench, "--help"])
     assert exit_info.value.code == 0
-    assert set(BENCHES) == {"render", "train", "infer", "pascal3d", "sim2real"}
+    assert set(BENCHES) == {"render", "train", "infer", "labels", "pascal3d", "sim2real"}
 
 
 def test_no_command_prints_help_and_fails(capsys):
