@@ -271,7 +271,7 @@ def run_demo(config: DemoConfig) -> int:
          + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ")")
     width = max(len(n) for n, _, _ in rows)
     for name, value, target in rows:
-        print(f"  {name:<{width}}  {value:<28}{('target ' + target) if target else ''}")
+        print(f"  {name:<{width}}  {value:<28}" + (f"  target {target}" if target else ""))
     print("\nOpen:")
     for label, path in (("report", eval_dir / "report.md"), ("metrics", out / "metrics.json"),
                         ("checkpoint", checkpoint), ("ONNX model", model_path),
