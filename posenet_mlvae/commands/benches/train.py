@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also time a ladder of models to show where the ML-VAE step's time goes")
 
 
+def endless_batches(sampler):
+    """The sampler's batches epoch after epoch (a benchmark times more steps than one epoch holds)."""
+    while True:
+        yield from sampler
+        sampler.set_epoch(sampler.epoch + 1)
+
+
 def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], float]:
     """A function that runs one training step exactly as `fit` does and returns its seconds.
 
@@ -52,16 +59,11 @@ def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], floa
     train_config, data_config = replace(TrainConfig(), seed=seed), DataConfig()
     state = build_train_state(model_config, train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
     state.net.train()
-    batches = iter(state.sampler)
+    batches = endless_batches(state.sampler)
 
     def step() -> float:
-        nonlocal batches
         start = time.perf_counter()
-        indices = next(batches, None)
-        if indices is None:
-            state.sampler.set_epoch(state.sampler.epoch + 1)
-            batches = iter(state.sampler)
-            indices = next(batches)
+        indices = next(batches)
         train_step(state, training_batch(data, indices, state, data_config, train_config), train_config)
         return time.perf_counter() - start
 
@@ -91,24 +93,24 @@ BREAKDOWN_LADDER = (
 
 
 def _batch_timer(data) -> Callable[[], float]:
-    """Seconds to build one training batch (gather + augmentations + pixel weights), as `fit` does."""
+    """Seconds to build one training batch as `fit` does (train.training_batch on the sampler's
+    next batch: gather, augmentations, pixel weights), without the step."""
     import time
 
-    import numpy as np
     import torch
 
-    from posenet_mlvae.config import DataConfig, TrainConfig
-    from posenet_mlvae.training.data import make_batch
+    from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
+    from posenet_mlvae.training.distributed import DistInfo
+    from posenet_mlvae.training.train import build_train_state, training_batch
 
-    tc, dc = TrainConfig(), DataConfig()
-    generator = torch.Generator().manual_seed(0)
-    rng = np.random.default_rng(0)
+    train_config, data_config = TrainConfig(), DataConfig()
+    state = build_train_state(ModelConfig(variant="direct"), train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
+    batches = endless_batches(state.sampler)
 
     def build() -> float:
-        rows = rng.choice(len(data), tc.groups_per_batch * tc.views_per_group, replace=False)
+        indices = next(batches)
         start = time.perf_counter()
-        make_batch(data, rows, torch.device("cpu"), generator, dc.color_jitter, dc.scale_jitter, dc.shift_jitter,
-                   dc.hflip, tc.background_weight)
+        training_batch(data, indices, state, data_config, train_config)
         return time.perf_counter() - start
 
     return build
