@@ -38,6 +38,9 @@ class ModelConfig:
         the image's with its horizontal mirror's by the flip rule (posenet_mlvae.network.pose_head). Right
         for left-right symmetric objects (cars, chairs); `train` turns it off with --no-flip or
         --asymmetric-categories.
+    recon_size: side of the decoder's reconstruction (0 = image_size). Smaller (image_size / 2^k,
+        at least 16) decodes fewer pixels against the area-downsampled image: a cheaper step whose
+        likelihood is that of the downsampled image (losses.reconstruction_sse).
     content_dim is small (8) on purpose: the group objective charges the content KL once per
     group, so a wide content latent also soaks up per-view detail (the average over a group of
     per-image codes can superpose several views); with 8 dimensions an MLP probe recovers the
@@ -49,6 +52,7 @@ class ModelConfig:
     image_size: int = 64
     width: int = 16  # channels of the first conv layer; doubles per stride-2 stage
     decoder_width: int = 8  # channels of the decoder's last hidden layer (doubling toward its input)
+    recon_size: int = 0  # side of the reconstruction; 0 = image_size (see the class docstring)
     content_width: int = 8  # > 0: the content posterior gets its own small conv encoder of this width
     obs_dim: int = 16  # observation (style) latent: carries the viewpoint
     content_dim: int = 8  # group (content) latent: carries the instance identity (small: see config docs)
@@ -76,11 +80,28 @@ class ModelConfig:
                              f"{working_image_sizes(self)}")
         if self.azimuth_bins < 4:
             raise ValueError(f"ModelConfig.azimuth_bins={self.azimuth_bins} must be >= 4")
+        if self.recon_size and not _reconstruction_fits(self.recon_size, self.image_size):
+            raise ValueError(f"ModelConfig.recon_size={self.recon_size} must be 0 (the image size) or "
+                             f"image_size={self.image_size} / 2^k, at least 16")
+
+    @property
+    def reconstruction_size(self) -> int:
+        """Side of the decoder's output in pixels."""
+        return self.recon_size or self.image_size
 
 
 def _decoder_size(size: int) -> bool:
     """The conv decoder doubles 4 px up to 64 x 2^k px."""
     return size >= 64 and size % 64 == 0 and (size // 64) & (size // 64 - 1) == 0
+
+
+def _reconstruction_fits(recon_size: int, image_size: int) -> bool:
+    """recon_size = image_size / 2^k >= 16: the decoder doubles from 4 px, and the target is the
+    image area-averaged over whole 2^k x 2^k blocks."""
+    if recon_size < 16 or recon_size > image_size or image_size % recon_size:
+        return False
+    factor = image_size // recon_size
+    return factor & (factor - 1) == 0
 
 
 def image_size_problem(config: ModelConfig) -> str:

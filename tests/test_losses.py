@@ -108,6 +108,26 @@ def test_pixel_weights_scale_the_squared_error():
     torch.testing.assert_close(reconstruction_sse(reconstruction, images), torch.tensor([12.0, 12.0]))
 
 
+def test_a_smaller_reconstruction_is_scored_against_the_block_averaged_image():
+    from posenet_mlvae.network.losses import reconstruction_sse
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(2, 3, 8, 8, generator=generator)
+    weights = torch.rand(2, 1, 8, 8, generator=generator)
+    small = torch.rand(2, 3, 4, 4, generator=generator)
+    # By hand: each 2 x 2 block's mean image and mean weight; each small pixel counts 4 times.
+    block = lambda x: x.reshape(2, -1, 4, 2, 4, 2).mean(dim=(3, 5))  # noqa: E731
+    expected = (4 * block(weights) * (small - block(images)) ** 2).flatten(1).sum(1)
+    torch.testing.assert_close(reconstruction_sse(small, images, weights), expected)
+    # A reconstruction equal to the block means upsampled costs as much as its small version:
+    # the scale does not change with the reconstruction size.
+    upsampled = block(images).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    torch.testing.assert_close(reconstruction_sse(block(images), images), torch.zeros(2))
+    smooth = torch.full((2, 3, 8, 8), 0.5)
+    torch.testing.assert_close(reconstruction_sse(smooth[..., ::2, ::2], upsampled),
+                               reconstruction_sse(smooth, upsampled))
+
+
 def test_content_contrast_matches_a_hand_computed_case_and_pulls_mates_together():
     from posenet_mlvae.network.losses import content_contrast
 

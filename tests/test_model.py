@@ -123,6 +123,20 @@ def test_128_px_and_resnet_backbones(capsys):
         build_model(ModelConfig(backbone="resnet18", imagenet_weights="/nonexistent/resnet18.pth"))
 
 
+def test_reconstruction_size_sets_the_decoder_output_and_keeps_the_64_px_layout():
+    for recon_size, image_size in ((32, 64), (16, 64), (32, 128), (64, 128)):
+        model = build_model(replace(TINY, image_size=image_size, recon_size=recon_size)).train()
+        out = model(torch.rand(4, 3, image_size, image_size), torch.tensor([0, 0, 1, 1]))
+        assert out.reconstruction.shape == (4, 3, recon_size, recon_size)
+    # recon_size 0 and recon_size == image_size build the same parameters as before the option.
+    keys = lambda c: {k: v.shape for k, v in build_model(c).decoder.state_dict().items()}  # noqa: E731
+    assert keys(TINY) == keys(replace(TINY, recon_size=64))
+    assert len(keys(replace(TINY, recon_size=32))) < len(keys(TINY))  # one up-sampling stage fewer
+    for bad in (48, 8, 128):
+        with pytest.raises(ValueError, match="recon_size"):
+            replace(TINY, recon_size=bad)
+
+
 def test_bad_configs_name_the_choices():
     with pytest.raises(ValueError, match="mlvae"):
         ModelConfig(variant="gan")

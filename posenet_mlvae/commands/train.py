@@ -31,6 +31,8 @@ _OPTIONS = [
     ("--width", "model", "width", int, "conv channels of the first layer"),
     ("--obs-dim", "model", "obs_dim", int, "observation (pose) latent size"),
     ("--decoder-width", "model", "decoder_width", int, "channels of the decoder's last hidden layer"),
+    ("--recon-size", "model", "recon_size", int,
+     "side of the reconstruction in px (image size / 2^k; 0 = the image size): a cheaper decoder"),
     ("--content-width", "model", "content_width", int, "> 0: separate content conv encoder of this width"),
     ("--content-dim", "model", "content_dim", int, "content (identity) latent size"),
     ("--decode-from", "model", "decode_from", str,

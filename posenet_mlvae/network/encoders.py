@@ -86,24 +86,24 @@ class ResNetEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """(N, latent_dim) -> image (N, 3, S, S) in [0, 1]: linear to 8w x 4 x 4, then transposed
-    convs doubling the size (4 -> 8 -> 16 -> 32 -> 64 [-> 128]), a sigmoid at the end."""
+    """(N, latent_dim) -> image (N, 3, S, S) in [0, 1], S = 4 x 2^k >= 16: linear to 8w x 4 x 4,
+    then transposed convs doubling the size (4 -> 8 -> ... -> S), halving the channels down to w,
+    and a sigmoid at the end (64 px: 8w, 4w, 2w, w -> 3; 32 px: 8w, 4w, 2w -> 3)."""
 
     def __init__(self, latent_dim: int, image_size: int, width: int) -> None:
         super().__init__()
+        stages = int(image_size).bit_length() - 3  # doublings from 4 px
+        if image_size < 16 or 4 << stages != image_size:
+            raise ValueError(f"ConvDecoder draws 4 x 2^k >= 16 px, got {image_size}")
         w = width
         self.base_channels = 8 * w
         self.fc = nn.Sequential(nn.Linear(latent_dim, 8 * w * 4 * 4), nn.ReLU(inplace=True))
-        channels = [8 * w, 4 * w, 2 * w, w]
+        channels = [max(8 * w >> k, w) for k in range(stages)]  # 8w, 4w, 2w, w, w, ...
         ups: list[nn.Module] = []
         for c_in, c_out in zip(channels[:-1], channels[1:]):
             ups += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
                     nn.ReLU(inplace=True)]
-        size = 64  # size after the final stage below
-        while size < image_size:  # 128 px: one more stage at width w
-            ups += [nn.ConvTranspose2d(w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
-            size *= 2
-        ups += [nn.ConvTranspose2d(w, 3, 4, 2, 1), nn.Sigmoid()]
+        ups += [nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Sigmoid()]
         self.ups = nn.Sequential(*ups)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:

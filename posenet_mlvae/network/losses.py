@@ -71,11 +71,21 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 def reconstruction_sse(reconstruction: torch.Tensor, images: torch.Tensor,
                        pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-image (weighted) sum of squared pixel errors: (N, 3, H, W) x 2 [, (N, 1, H, W)] -> (N,)."""
+    """Per-image (weighted) sum of squared pixel errors: (N, 3, s, s), (N, 3, H, W) [, (N, 1, H, W)] -> (N,).
+
+    A reconstruction smaller than the images (ModelConfig.recon_size, H = f x s) is compared with
+    the images and weights area-averaged over f x f blocks, and each of its pixels counts f^2
+    times: the sum stays on the scale of the full-size image's, so the loss weights keep their
+    meaning whatever the reconstruction size.
+    """
+    factor = images.shape[-1] // reconstruction.shape[-1]
+    if factor > 1:
+        images = F.avg_pool2d(images.float(), factor)
+        pixel_weights = None if pixel_weights is None else F.avg_pool2d(pixel_weights.float(), factor)
     squared = F.mse_loss(reconstruction.float(), images.float(), reduction="none")
     if pixel_weights is not None:
         squared = squared * pixel_weights
-    return squared.flatten(1).sum(1)
+    return squared.flatten(1).sum(1) * factor**2
 
 
 def sum_per_group(values: torch.Tensor, group_of_image: torch.Tensor, num_groups: int) -> torch.Tensor:

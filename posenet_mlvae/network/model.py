@@ -44,7 +44,7 @@ class ModelOutput(NamedTuple):
     mu_group: Optional[torch.Tensor]  # (G, D_c) group content posterior (product)
     logvar_group: Optional[torch.Tensor]  # (G, D_c)
     group_of_image: torch.Tensor  # (B,) int64 in [0, G): row of mu_group for each image
-    reconstruction: Optional[torch.Tensor]  # (B, 3, H, W) in [0, 1]; None for "direct"
+    reconstruction: Optional[torch.Tensor]  # (B, 3, S, S) in [0, 1], S = config.reconstruction_size; None for "direct"
     pose: PoseLogits
 
 
@@ -111,7 +111,8 @@ class PoseMLVAE(nn.Module):
         # group product only, not by the pose loss (which makes shared features pose-dominated).
         self.content_encoder = (build_encoder("conv", config.image_size, config.content_width, config.hidden_dim)
                                 if generative and config.content_width > 0 else None)
-        self.decoder = (ConvDecoder(config.obs_dim + config.content_dim, config.image_size, config.decoder_width)
+        self.decoder = (ConvDecoder(config.obs_dim + config.content_dim, config.reconstruction_size,
+                                    config.decoder_width)
                         if generative else None)
         self.pose_head = PoseHead(config.obs_dim, config.hidden_dim, config.azimuth_bins)
 

@@ -147,7 +147,9 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
         if info.enabled else model
     amp = tc.amp and info.device.type == "cuda"
     repeats = sampler_repeats(data, tc.labelled_share, tc.groups_per_batch, tc.views_per_group, info.world_size)
-    return TrainState(model, net, torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay),
+    # fused: one kernel for all parameters instead of ~10 small ops each (4 % of a CPU step).
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+    return TrainState(model, net, optimizer,
                       torch.amp.GradScaler(info.device.type, enabled=amp),
                       GroupBatchSampler(data.group, tc.groups_per_batch, tc.views_per_group, tc.seed, info.rank,
                                         info.world_size, group_repeats=repeats),
