@@ -217,7 +217,7 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path,
             "model_config": metadata["model_config"], "precision": metadata["precision"],
             "pose_model": out_path.name, "model_format_version": metadata["model_format_version"],
             "inputs": "mu_obs (N, D_obs), mu_content (N, D_c): latent means from the pose model",
-            "outputs": "images (N, 3, H, W) RGB in [0, 1]",
+            "outputs": "images (N, 3, S, S) RGB in [0, 1], S = image_size / recon_downsample of model_config",
         }
         decoder_report = _checked_export(decoder, latents, decoder_path, ["images"],
                                          decoder_metadata, options, fp16=options.fp16,

@@ -108,7 +108,8 @@ class PoseInference(nn.Module):
 
 
 class PoseDecoder(nn.Module):
-    """(mu_obs (N, D_obs), mu_content (N, D_c)) -> images (N, 3, H, W) in [0, 1] (for --with-decoder)."""
+    """(mu_obs (N, D_obs), mu_content (N, D_c)) -> images (N, 3, S, S) in [0, 1] (for --with-decoder),
+    S = ModelConfig.reconstruction_size (image_size / recon_downsample)."""
 
     def __init__(self, model: PoseMLVAE) -> None:
         super().__init__()

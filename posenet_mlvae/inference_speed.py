@@ -46,7 +46,7 @@ def _torch_module(model_path: str, checkpoint: str | None):
     import json
 
     from export.onnx_export import read_metadata
-    from posenet_mlvae.config import ModelConfig, from_dict
+    from posenet_mlvae.config import model_config_from_dict
     from posenet_mlvae.inference import PoseInference, load_inference_module
     from posenet_mlvae.network.model import build_model
 
@@ -56,8 +56,7 @@ def _torch_module(model_path: str, checkpoint: str | None):
     metadata = read_metadata(model_path)
     if "model_config" not in metadata:
         raise ValueError(f"{model_path}: no model_config in the metadata; pass --checkpoint")
-    config = from_dict(ModelConfig, {**json.loads(metadata["model_config"]),
-                                     "imagenet_weights": ""})
+    config = model_config_from_dict({**json.loads(metadata["model_config"]), "imagenet_weights": ""})
     return PoseInference(build_model(config)).eval(), "random weights, config from the model"
 
 

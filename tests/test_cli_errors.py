@@ -168,7 +168,7 @@ def test_every_render_size_either_builds_or_is_refused_with_sizes_that_work():
                         out = model(torch.rand(2, 3, size, size), torch.tensor([0, 0]))
                     assert out.mu_obs.shape == (2, config.obs_dim)
                     if out.reconstruction is not None:
-                        assert out.reconstruction.shape == (2, 3, size, size)
+                        assert out.reconstruction.shape == (2, 3, config.reconstruction_size, config.reconstruction_size)
                     built.append((size, backbone, variant, content_width))
     torch.set_num_threads(threads)
     assert (224, "resnet18", "direct", 8) in built and (128, "resnet18", "mlvae", 8) in built

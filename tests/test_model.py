@@ -12,8 +12,9 @@ import torch
 
 from data_tools.geometry import viewpoint_to_rotation
 from posenet_mlvae.training.checkpoint import load_state_strict
-from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, model_config_from_dict, to_dict
 from posenet_mlvae.inference import PoseDecoder, PoseInference
+from posenet_mlvae.network.losses import reconstruction_sse
 from posenet_mlvae.network.model import build_model, group_product_of_gaussians, leave_one_out_product
 from posenet_mlvae.network.pose_head import PoseLogits
 
@@ -93,7 +94,7 @@ def test_gradient_reaches_the_content_encoder():
     images = torch.rand(8, 3, 64, 64)
     output = model(images, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
     assert output.mu_group.shape == (2, TINY.content_dim)
-    ((output.reconstruction - images) ** 2).sum().backward()
+    reconstruction_sse(output.reconstruction, images).sum().backward()
     assert model.content_head.weight.grad.abs().sum() > 0
     assert model.encoder.features[0][0].weight.grad.abs().sum() > 0
     assert model.content_encoder.features[0][0].weight.grad.abs().sum() > 0  # the separate content trunk
@@ -108,14 +109,14 @@ def test_variants_shapes(variant):
     if variant == "direct":
         assert output.reconstruction is None and output.mu_group is None
     else:
-        assert output.reconstruction.shape == (6, 3, 64, 64)
+        assert output.reconstruction.shape == (6, 3, 32, 32)  # recon_downsample 2
         assert output.mu_group.shape == ((2 if variant == "mlvae" else 6), TINY.content_dim)
         assert 0 <= output.reconstruction.min() and output.reconstruction.max() <= 1
 
 
 def test_128_px_and_resnet_backbones(capsys):
     model = build_model(ModelConfig(**{**to_dict(TINY), "image_size": 128}))
-    assert model(torch.rand(2, 3, 128, 128), torch.tensor([0, 0])).reconstruction.shape == (2, 3, 128, 128)
+    assert model(torch.rand(2, 3, 128, 128), torch.tensor([0, 0])).reconstruction.shape == (2, 3, 64, 64)
     resnet = build_model(ModelConfig(**{**to_dict(TINY), "backbone": "resnet18"}))
     assert "random initialisation" in capsys.readouterr().out
     assert resnet(torch.rand(2, 3, 64, 64), None).mu_obs.shape == (2, TINY.obs_dim)
@@ -123,18 +124,24 @@ def test_128_px_and_resnet_backbones(capsys):
         build_model(ModelConfig(backbone="resnet18", imagenet_weights="/nonexistent/resnet18.pth"))
 
 
-def test_reconstruction_size_sets_the_decoder_output_and_keeps_the_64_px_layout():
-    for recon_size, image_size in ((32, 64), (16, 64), (32, 128), (64, 128)):
-        model = build_model(replace(TINY, image_size=image_size, recon_size=recon_size)).train()
+def test_reconstruction_downsampling_sets_the_decoder_output_and_keeps_the_full_size_layout():
+    for factor, image_size in ((2, 64), (4, 64), (4, 128), (2, 128)):
+        model = build_model(replace(TINY, image_size=image_size, recon_downsample=factor)).train()
         out = model(torch.rand(4, 3, image_size, image_size), torch.tensor([0, 0, 1, 1]))
-        assert out.reconstruction.shape == (4, 3, recon_size, recon_size)
-    # recon_size 0 and recon_size == image_size build the same parameters as before the option.
+        assert out.reconstruction.shape == (4, 3, image_size // factor, image_size // factor)
+    # Full size builds the decoder the checkpoints from before the option hold.
     keys = lambda c: {k: v.shape for k, v in build_model(c).decoder.state_dict().items()}  # noqa: E731
-    assert keys(TINY) == keys(replace(TINY, recon_size=64))
-    assert len(keys(replace(TINY, recon_size=32))) < len(keys(TINY))  # one up-sampling stage fewer
-    for bad in (48, 8, 128):
-        with pytest.raises(ValueError, match="recon_size"):
-            replace(TINY, recon_size=bad)
+    assert len(keys(replace(TINY, recon_downsample=1))) > len(keys(TINY))  # one up-sampling stage more
+    for bad in (3, 0, 8):
+        with pytest.raises(ValueError, match="recon_downsample"):
+            replace(TINY, recon_downsample=bad)
+
+
+def test_a_stored_config_without_the_option_reconstructs_at_full_size():
+    stored = to_dict(TINY)
+    del stored["recon_downsample"]
+    assert model_config_from_dict(stored).recon_downsample == 1
+    assert model_config_from_dict(to_dict(TINY)) == TINY
 
 
 def test_bad_configs_name_the_choices():

@@ -73,7 +73,7 @@ def reconstruction_sse(reconstruction: torch.Tensor, images: torch.Tensor,
                        pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Per-image (weighted) sum of squared pixel errors: (N, 3, s, s), (N, 3, H, W) [, (N, 1, H, W)] -> (N,).
 
-    A reconstruction smaller than the images (ModelConfig.recon_size, H = f x s) is compared with
+    A reconstruction smaller than the images (ModelConfig.recon_downsample f: H = f x s) is compared with
     the images and weights area-averaged over f x f blocks, and each of its pixels counts f^2
     times: the sum stays on the scale of the full-size image's, so the loss weights keep their
     meaning whatever the reconstruction size.

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from data_tools.atomic_write import atomic_open
-from posenet_mlvae.config import ModelConfig, from_dict
+from posenet_mlvae.config import model_config_from_dict
 
 CHECKPOINT_FORMAT = "posenet-mlvae-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -85,7 +85,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     from posenet_mlvae.network.model import build_model
 
     checkpoint = read_checkpoint(path, map_location)
-    config = replace(from_dict(ModelConfig, checkpoint["model_config"]), imagenet_weights="")
+    config = replace(model_config_from_dict(checkpoint["model_config"]), imagenet_weights="")
     model = build_model(config)
     load_state_strict(model, checkpoint["model"], str(path))
     return model.to(map_location).eval(), checkpoint

@@ -12,8 +12,8 @@ Prints four figures for the default 64 px model on this machine:
    steps on the dataset; target < 4 GB);
 5. with --breakdown, where the ML-VAE's step time goes: the steps of a ladder of models timed
    interleaved (direct CNN; + decoder and ELBO on a shared trunk; + the separate content
-   encoder = the default; the default with a half-width decoder; the default reconstructing
-   32 px instead of 64, ModelConfig.recon_size), each as a ratio to the direct
+   encoder, reconstructing 64 px; the same with a half-width decoder; the same reconstructing
+   32 px = the default, ModelConfig.recon_downsample 2), each as a ratio to the direct
    CNN, and the batch building (gather + augment) alone.
 Without --data a toy grouped set (posenet_mlvae.toy_data) is written to a temporary folder.
 Figures on a machine shared with other jobs are pessimistic.
@@ -87,10 +87,10 @@ def interleaved_medians(timers: dict[str, Callable[[], float]], steps: int, warm
 #: (label, ModelConfig overrides) of the --breakdown ladder; each row adds one part to the one above.
 BREAKDOWN_LADDER = (
     ("direct CNN (encoder + pose head)", {"variant": "direct"}),
-    ("+ decoder and ELBO, shared trunk", {"content_width": 0}),
-    ("+ separate content encoder (default)", {}),
-    ("default with a half-width decoder", {"decoder_width": 4}),
-    ("default reconstructing at half the size", {"recon_size": 32}),
+    ("+ decoder (64 px) and ELBO, shared trunk", {"content_width": 0, "recon_downsample": 1}),
+    ("+ separate content encoder", {"recon_downsample": 1}),
+    ("  with a half-width decoder", {"recon_downsample": 1, "decoder_width": 4}),
+    ("  reconstructing 32 px (default)", {}),
 )
 
 
