@@ -160,6 +160,7 @@ class TrainConfig:
     beta_content: float = 1.0
     lambda_pose: float = 3000.0
     lambda_contrast: float = 1000.0  # contrastive term on the content means (losses.content_contrast); 0 = the paper's ML-VAE
+    contrast_temperature: float = 1.0  # the term's similarity is -squared distance / temperature
     kl_warmup_steps: int = 0  # linear KL warm-up from 0 to beta over this many steps
     azimuth_smoothing: float = 0.2  # label mass moved to the two neighbouring azimuth bins
     seed: int = 0
@@ -181,7 +182,7 @@ class TrainConfig:
                      "lambda_pose", "lambda_contrast", "num_threads", "val_max_images", "validate_every_steps"):
             if getattr(self, name) < 0:  # NaN passes: tests inject it to check the non-finite stop
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 0")
-        for name in ("lr", "grad_clip"):
+        for name in ("lr", "grad_clip", "contrast_temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be > 0")
         for name in ("min_lr_ratio", "azimuth_smoothing"):

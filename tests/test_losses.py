@@ -142,6 +142,9 @@ def test_content_contrast_matches_a_hand_computed_case_and_pulls_mates_together(
     stepped = (mu - 0.1 * mu.grad).detach()[:, 0]  # one descent step: the mates close in, the other leaves
     assert abs(stepped[1] - stepped[0]) < 1.0 and abs(stepped[2] - stepped[1]) > 1.0
     assert float(content_contrast(stepped[:, None], groups)) < float(value.detach())
+    # The temperature divides the squared distances (T = 2: logits -1/2 and -2 for image 0).
+    warm = -(-0.5 - math.log(math.exp(-0.5) + math.exp(-2.0)))
+    assert float(content_contrast(mu.detach(), groups, 2.0)) == pytest.approx((warm + second) / 2, rel=1e-6)
     alone = content_contrast(torch.randn(4, 3, requires_grad=True), torch.arange(4))
     assert float(alone.detach()) == 0.0 and alone.requires_grad  # no mates: a graph-connected zero
 
@@ -161,3 +164,7 @@ def test_contrast_enters_the_total_only_when_weighted():
     plain, weighted = mlvae_loss(*args), mlvae_loss(*args, lambda_contrast=10.0)
     assert float(plain.contrast) == 0.0 and float(weighted.contrast) > 0.0
     assert float(weighted.total) == pytest.approx(float(plain.total) + 10.0 * float(weighted.contrast), rel=1e-5)
+    from posenet_mlvae.network.losses import content_contrast
+
+    warm = mlvae_loss(*args, lambda_contrast=10.0, contrast_temperature=2.0)
+    assert float(warm.contrast) == pytest.approx(float(content_contrast(output.mu_content, group, 2.0)), rel=1e-6)

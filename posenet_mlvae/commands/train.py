@@ -56,6 +56,8 @@ _OPTIONS = [
     ("--content-contrast", "train", "lambda_contrast", float,
      "weight of a contrastive term pulling a group's content means together and other groups' apart "
      "(0 = the paper's ML-VAE objective)"),
+    ("--contrast-temperature", "train", "contrast_temperature", float,
+     "temperature of that term: its similarity is minus the squared distance over this"),
     ("--kl-warmup-steps", "train", "kl_warmup_steps", int, "linear KL warm-up steps (0 = off)"),
     ("--label-fraction", "train", "label_fraction", float,
      "keep pose labels on this fraction of the labelled training groups, chosen by --seed; the others "

@@ -162,13 +162,14 @@ def mlvae_loss(output: ModelOutput, images: torch.Tensor, azimuth: torch.Tensor,
                theta: torch.Tensor, has_pose: torch.Tensor, angle_mean: torch.Tensor, angle_std: torch.Tensor,
                *, recon_weight: float = 1.0, beta_obs: float = 1.0, beta_content: float = 1.0,
                lambda_pose: float = 1.0, kl_scale: float = 1.0, azimuth_smoothing: float = 0.2,
-               pixel_weights: torch.Tensor | None = None, lambda_contrast: float = 0.0) -> LossTerms:
+               pixel_weights: torch.Tensor | None = None, lambda_contrast: float = 0.0,
+               contrast_temperature: float = 1.0) -> LossTerms:
     """All loss terms for one batch (module docstring has the equations).
 
     output: the model's forward output on `images` (B, 3, H, W) in [0, 1]. kl_scale in [0, 1]
     multiplies both betas (KL warm-up). pixel_weights (B, 1, H, W) weighs each pixel's squared
     error (object 1, background less: see the module docstring); None = all 1. lambda_contrast
-    weighs `content_contrast` (computed only when > 0). For the "direct" variant (no
+    weighs `content_contrast` at `contrast_temperature` (computed only when > 0). For the "direct" variant (no
     reconstruction) the ELBO terms are zero and only the pose loss is optimised.
     """
     pose = pose_loss(output.pose, azimuth, elevation, theta, has_pose, angle_mean, angle_std, azimuth_smoothing)
@@ -184,7 +185,7 @@ def mlvae_loss(output: ModelOutput, images: torch.Tensor, azimuth: torch.Tensor,
     neg_elbo = neg_elbo_groups.mean()
     mean_group_size = images.shape[0] / num_groups
     total = neg_elbo / mean_group_size + lambda_pose * pose.total
-    contrast = content_contrast(output.mu_content, group) if lambda_contrast > 0 else zero
+    contrast = content_contrast(output.mu_content, group, contrast_temperature) if lambda_contrast > 0 else zero
     if lambda_contrast > 0:
         total = total + lambda_contrast * contrast
     return LossTerms(total, neg_elbo, recon.mean(), kl_obs.mean(), kl_content.mean(), contrast, *pose)
