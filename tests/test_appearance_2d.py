@@ -14,7 +14,8 @@ from data_tools.render.backgrounds import (
 )
 from data_tools.render.camera_effects import EFFECTS, apply_camera_effects
 from data_tools.render.occluders import OCCLUDER_KINDS, add_occluders, occluder_layer
-from data_tools.render.scenes import SCENE_KINDS, pink_noise, scene_background
+from data_tools.render.procedural.canvas import pink_noise
+from data_tools.render.procedural.scenes import SCENE_KINDS, scene_background
 
 SIDE = 128
 SEEDS = range(8)

@@ -6,15 +6,14 @@ import pytest
 
 from data_tools.render.appearance import part_materials
 from data_tools.meshes.mesh import MATERIALS
-from data_tools.render.textures import (
+from data_tools.render.procedural.liveries import (
     LIVERY_ELEMENTS,
     PLAIN_PAINT_FRACTION,
     draw_race_number,
-    material_texture,
-    material_textures,
     paint_texture,
     sample_livery,
 )
+from data_tools.render.procedural.textures import material_texture, material_textures
 
 SIDE = 128
 

@@ -2,7 +2,7 @@
 
 A `BackgroundBank` holds a few hundred images at twice the crop size, made once per build (so a
 view costs only a random crop and flip, not an image synthesis). Procedural kinds
-(`PROCEDURAL_KINDS`): the photo-like scenes of `data_tools.render.scenes` (outdoor, urban,
+(`PROCEDURAL_KINDS`): the photo-like scenes of `data_tools.render.procedural.scenes` (outdoor, urban,
 indoor, natural texture, out-of-focus) and the legacy kinds (`LEGACY_KINDS`: solid colour, linear
 gradient, multi-octave value noise, random shapes, periodic stripes / checks / grids). A bank's
 `style` picks the mix: "photo" (default: mostly scenes, a LEGACY_SHARE of legacy kinds) or
@@ -20,7 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from data_tools.render.scenes import SCENE_KINDS, random_colour, scene_background, value_noise
+from data_tools.render.procedural.canvas import random_colour, value_noise
+from data_tools.render.procedural.scenes import SCENE_KINDS, scene_background
 
 LEGACY_KINDS = ("solid", "gradient", "noise", "shapes", "texture")
 PROCEDURAL_KINDS = SCENE_KINDS + LEGACY_KINDS

@@ -118,7 +118,7 @@ class ChunkBuilder:
         colours, response = part_materials(list(MATERIALS), instance_rng, glossy=glossy)
         textures = None
         if glossy:
-            from data_tools.render.textures import material_textures
+            from data_tools.render.procedural.textures import material_textures
 
             textures = material_textures(list(MATERIALS), colours, instance_rng, category=config.category)
             colours = np.ones_like(colours)  # the textures carry the colours

@@ -14,7 +14,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from data_tools.render.scenes import accent, car_outline, fixed_point, near
+from data_tools.render.procedural.canvas import accent, fixed_point, near
+from data_tools.render.procedural.scenes import car_outline
 
 OCCLUDER_KINDS = ("pole", "foliage", "box", "car", "person")
 DEFAULT_PROBABILITY = 0.3  # suggested share of occluded views (many PASCAL cars are partly hidden)

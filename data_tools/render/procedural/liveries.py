@@ -1,16 +1,9 @@
-"""Procedural albedo textures per material: car paint liveries, wood, brushed metal, fabric, ...
+"""Car paint: a base colour with a procedural livery (two-tone, slashes, racing and side stripes,
+decals, sponsor lettering, race numbers), paint grain and mud.
 
-Photos of cars show liveries, decals, numbers and dirt; flat-coloured renders do not, so a model
-trained on them meets unseen appearance on real images. Each texture here is an (T, T, 3) uint8
-image built around the material's base colour (`data_tools.render.appearance.part_materials`), made
-from a numpy Generator only (no files), so a build stays deterministic.
-
-Mapping contract (the renderer samples these TRIPLANAR in the object frame of DESIGN.md
-section 2): a texture covers object coordinates [-0.5, 0.5] on both axes. Columns are
-u = object y from -0.5 (front) to +0.5 (rear); in the SIDE projection rows are object z from
-+0.5 (top row) to -0.5, the TOP projection uses rows = x, the FRONT/REAR one columns = x and
-rows = z. A car's body side lies around z in [-0.13, 0.03] (rows ~0.47T..0.63T), its door near
-y = 0; stripes along u run its length (and, seen from above, along the hood and roof).
+Drawn in the texture mapping of `data_tools.render.procedural.textures` (its module docstring: columns run
+along object y, rows down object z in the side projection), so elements land on the body side,
+the door and, seen from above, along hood and roof.
 """
 
 from __future__ import annotations
@@ -19,6 +12,10 @@ import colorsys
 from typing import Sequence
 
 import numpy as np
+
+from data_tools.render.procedural.texture_noise import (
+    FONT, LETTERS, fractal_noise, paint_noise, to_uint8,
+)
 
 #: Probability that a car's paint has no livery (plain road car, only subtle paint noise).
 PLAIN_PAINT_FRACTION = 0.4
@@ -33,70 +30,6 @@ LIVERY_ELEMENTS = {
 }
 #: Probability of mud and dust on the lower body, for plain and for liveried cars.
 DIRT_FRACTION = {"plain": 0.1, "liveried": 0.3}
-#: Materials of near uniform colour -> amplitude of their slight grain.
-_NOISY_UNIFORM = {"glass": 0.015, "light_front": 0.02, "light_rear": 0.03, "plastic": 0.02,
-                  "rubber": 0.08}
-_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX, named here so cv2 is imported only inside functions
-_LETTERS = np.array(list("ABCDEFGHIJKLMNOPRSTUVWXYZ0123456789"))
-
-
-def material_textures(materials: Sequence[str], colours: np.ndarray, rng: np.random.Generator,
-                      side: int = 128, category: str = "car", enabled: bool = True) -> np.ndarray:
-    """(P, side, side, 3) uint8 albedo textures, one per entry of `materials`.
-
-    Each is built around that entry's colour (`colours`, (P, 3) RGB in [0, 1]); entries of the
-    same material share one texture (built from the first entry's colour), drawn in sorted
-    material order so the result does not depend on part order. Paint gets a car livery only
-    for `category` "car". `enabled=False` gives the plain colour everywhere and draws nothing
-    from `rng` (the texture ablation).
-    """
-    from data_tools.meshes.mesh import MATERIALS
-
-    colours = np.asarray(colours, dtype=np.float64).reshape(-1, 3)
-    if len(colours) != len(materials):
-        raise ValueError(f"need one colour per material: {len(colours)} colours, "
-                         f"{len(materials)} materials")
-    if int(side) != side or side < 16:
-        raise ValueError(f"texture side must be an integer >= 16, got {side!r}")
-    unknown = sorted(set(materials) - set(MATERIALS))
-    if unknown:
-        raise ValueError(f"unknown material(s) {unknown}; choose from {MATERIALS}")
-    first: dict[str, np.ndarray] = {}
-    for material, colour in zip(materials, colours):
-        first.setdefault(material, colour)
-    if enabled:
-        by_material = {m: material_texture(m, first[m], rng, side, category) for m in sorted(first)}
-    else:
-        by_material = {m: np.broadcast_to(_to_uint8(first[m]), (side, side, 3)) for m in first}
-    return np.stack([by_material[m] for m in materials]).reshape(-1, side, side, 3)
-
-
-def material_texture(material: str, colour: Sequence[float], rng: np.random.Generator,
-                     side: int = 128, category: str = "car") -> np.ndarray:
-    """One (side, side, 3) uint8 texture of `material` around `colour` (RGB in [0, 1])."""
-    colour = np.asarray(colour, dtype=np.float32)
-    if material == "paint":
-        if category == "car":
-            return paint_texture(colour, rng, side)
-        return paint_texture(colour, rng, side, elements=(), dirt=False)
-    if material == "wood":
-        return _wood(colour, rng, side)
-    if material == "metal":
-        return _colourise(_brushed(rng, side), colour)
-    if material == "fabric":
-        return _fabric(colour, rng, side)
-    if material == "plate":
-        return _colourise(_plate(rng, side), colour)
-    if material == "dark":
-        return _colourise(_ribbed(rng, side), colour)
-    if material in _NOISY_UNIFORM:
-        return _colourise(_paint_noise(rng, side, _NOISY_UNIFORM[material]), colour)
-    from data_tools.meshes.mesh import MATERIALS
-
-    raise ValueError(f"unknown material {material!r}; choose one of {MATERIALS}")
-
-
-# ---------------------------------------------------------------------------- car paint
 
 
 def sample_livery(rng: np.random.Generator) -> tuple[str, ...]:
@@ -126,16 +59,16 @@ def paint_texture(colour: Sequence[float], rng: np.random.Generator, side: int =
         dirt = rng.random() < DIRT_FRACTION["liveried" if elements else "plain"]
     colour = np.asarray(colour, dtype=np.float32)
     canvas = np.empty((side, side, 3), np.uint8)
-    canvas[:] = _to_uint8(colour)
+    canvas[:] = to_uint8(colour)
     palette = [_livery_colour(colour, rng) for _ in range(3)]
     for name in LIVERY_ELEMENTS:  # fixed order: big areas first, the number on top
         if name in elements:
             _DRAW[name](canvas, palette, rng)
-    shade = _paint_noise(rng, side, 0.012)
+    shade = paint_noise(rng, side, 0.012)
     if not dirt:
         return cv2.multiply(canvas, cv2.merge([shade] * 3), dtype=cv2.CV_8U)
     image = canvas.astype(np.float32) * (shade / 255.0)[..., None]
-    return _to_uint8(_add_dirt(image, rng))
+    return to_uint8(_add_dirt(image, rng))
 
 
 def draw_race_number(canvas: np.ndarray, text: str, y: float, z: float, height: float,
@@ -170,10 +103,10 @@ def _draw_text(canvas: np.ndarray, text: str, centre: tuple[float, float], width
     import cv2
 
     k = 4
-    (text_w, text_h), _ = cv2.getTextSize(text, _FONT, 1.0, 1)
+    (text_w, text_h), _ = cv2.getTextSize(text, FONT, 1.0, 1)
     fit = k * min(width / text_w, height / text_h)
     thickness = max(1, int(round(weight * fit * text_h)))
-    (w, h), _ = cv2.getTextSize(text, _FONT, fit, thickness)
+    (w, h), _ = cv2.getTextSize(text, FONT, fit, thickness)
     side_y, side_x = canvas.shape[:2]
     x0, y0 = int(np.floor(centre[0] - w / (2 * k))) - 1, int(np.floor(centre[1] - h / (2 * k))) - 1
     x1, y1 = int(np.ceil(centre[0] + w / (2 * k))) + 2, int(np.ceil(centre[1] + h / (2 * k))) + 2
@@ -181,7 +114,7 @@ def _draw_text(canvas: np.ndarray, text: str, centre: tuple[float, float], width
     to_patch = lambda x, start: (x - start + 0.5) * k - 0.5  # noqa: E731 - canvas -> patch
     origin = (int(round(to_patch(centre[0], x0) - w / 2)),
               int(round(to_patch(centre[1], y0) + h / 2)))
-    cv2.putText(patch, text, origin, _FONT, fit, 255, thickness, cv2.LINE_AA)
+    cv2.putText(patch, text, origin, FONT, fit, 255, thickness, cv2.LINE_AA)
     alpha = cv2.resize(patch, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, side_x), min(y1, side_y)
     if cx0 >= cx1 or cy0 >= cy1:
@@ -306,7 +239,7 @@ def _decals(canvas: np.ndarray, palette: list, rng: np.random.Generator) -> None
 def _sponsor_text(canvas: np.ndarray, rng: np.random.Generator, box: list, ink) -> None:
     """3-7 random capitals fitted into `box` ((y, z) corners)."""
     side = canvas.shape[0]
-    text = "".join(rng.choice(_LETTERS, int(rng.integers(3, 8))))
+    text = "".join(rng.choice(LETTERS, int(rng.integers(3, 8))))
     (x0, y0), (x1, y1) = (_pixel(p, side) for p in box)
     _draw_text(canvas, text, ((x0 + x1) / 2, (y0 + y1) / 2), 0.85 * (x1 - x0), 0.7 * (y1 - y0),
                ink, weight=0.1)
@@ -360,7 +293,7 @@ def _add_dirt(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     top, reach = rng.uniform(-0.1, -0.04), rng.uniform(0.02, 0.06)
     ramp = np.clip((top - z) / reach, 0.0, 1.0)[:, None]  # (T, 1): 0 above `top`, 1 below
     near = np.clip((top + reach - z) / reach, 0.0, 1.0)[:, None]  # nothing above top + reach
-    noise = _fractal(rng, side, 6, 4)
+    noise = fractal_noise(rng, side, 6, 4)
     speckle = cv2.resize(rng.random((side // 2, side // 2), dtype=np.float32), (side, side),
                          interpolation=cv2.INTER_NEAREST)
     alpha = np.clip(ramp * 1.4 + (noise - 0.5) * 3.0 - 0.5, 0.0, 1.0) * near
@@ -371,144 +304,6 @@ def _add_dirt(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mud_tone = (0.7 + 0.6 * noise)[..., None] * mud
     image += alpha[..., None] * (mud_tone - image)
     return image
-
-
-# ------------------------------------------------------------------ other materials
-
-
-def _wood(colour: np.ndarray, rng: np.random.Generator, side: int) -> np.ndarray:
-    """Grain along the rows (vertical in side and front views, so along chair legs): rings from a
-    warped sine across the columns, fine streaks, and varnish tone variation."""
-    cols = np.arange(side, dtype=np.float32) * (rng.uniform(4, 12) / side)
-    warp = _smooth(rng, side, 3, 2, smooth=True) * rng.uniform(1.0, 3.0)
-    rings = 0.5 + 0.5 * np.sin(2 * np.pi * (cols[None, :] + warp))
-    rings **= rng.uniform(2.0, 6.0)  # thin dark late-wood lines
-    shade = 1.0 + 0.1 * (_smooth(rng, side, 3, 3) - 0.5)  # varnish tone
-    shade -= 0.12 * (_smooth(rng, side, 3, side // 2) - 0.5) + rng.uniform(0.15, 0.35) * rings
-    warm = np.array([0.04, 0.0, -0.08], np.float32)  # late wood is redder as well as darker
-    return _colourise(shade, colour, tint=rings, tint_rgb=warm)
-
-
-def _brushed(rng: np.random.Generator, side: int) -> np.ndarray:
-    """(T, T) brightness factor of brushed metal: fine streaks along the rows, slight mottling."""
-    streaks = _smooth(rng, side, max(2, side // 32), side)
-    return 1.0 + 0.12 * (streaks - 0.5) + 0.05 * (_smooth(rng, side, 3, 3) - 0.5)
-
-
-def _fabric(colour: np.ndarray, rng: np.random.Generator, side: int) -> np.ndarray:
-    """A woven look (threads a few texels apart, noise, fuzz), sometimes a check, stripe or
-    dot print in a second colour."""
-    import cv2
-
-    period = int(rng.integers(2, 5))
-    weave = np.kron([[1.0, -1.0], [-1.0, 1.0]], np.ones((period, period), np.float32))
-    shade = 1.0 + 0.07 * _tiled(weave.astype(np.float32), side)
-    shade += 0.08 * (_smooth(rng, side, side // 2, side // 2) - 0.5)
-    shade += 0.08 * (_smooth(rng, side, 4, 4) - 0.5)
-    print_kind = rng.random()
-    if print_kind >= 0.35:
-        return _colourise(shade, colour)
-    other = (colour * rng.uniform(0.3, 0.7) if rng.random() < 0.5 else
-             np.asarray(colorsys.hsv_to_rgb(*rng.random(3)), np.float32))
-    cell = int(rng.integers(6, 20))
-    band = (np.arange(side) // cell % 2 == 0).astype(np.float32)
-    if print_kind < 0.15:  # gingham check: threads of the second colour both ways
-        mask = 0.5 * (band[:, None] + band[None, :])
-    elif print_kind < 0.25:  # stripes along u
-        mask = np.broadcast_to(band[:, None], (side, side))
-    else:  # staggered dots
-        tile = np.zeros((2 * cell, 2 * cell), np.float32)
-        for y, x in ((cell // 2, cell // 2), (cell + cell // 2, cell)):
-            for dx in (-2 * cell, 0, 2 * cell):
-                cv2.circle(tile, (x + dx, y), max(1, cell // 4), 1.0, -1, cv2.LINE_AA)
-        mask = _tiled(tile, side)
-    return _colourise(shade, colour, tint=mask, tint_rgb=other - colour)
-
-
-def _plate(rng: np.random.Generator, side: int) -> np.ndarray:
-    """(T, T) brightness of a light plate with lines of dark characters, one line per plate
-    height (0.021 object units) so whatever part of the texture lands on a plate shows some."""
-    import cv2
-
-    period = max(2, int(round(0.021 * side)))
-    scale = 4  # draw at 4x and shrink, so tiny glyphs stay anti-aliased
-    strip = np.zeros((period * scale, side * scale), np.uint8)
-    (glyph_w, glyph_h), _ = cv2.getTextSize("A", _FONT, 1.0, 1)
-    fit = 0.6 * period * scale / glyph_h
-    text = "".join(rng.choice(_LETTERS, 2 * int(side * scale / (glyph_w * fit)) + 2))  # overfill
-    cv2.putText(strip, text, (0, int(0.8 * period * scale)), _FONT, fit, 255,
-                max(1, int(fit * 1.5)), cv2.LINE_AA)
-    ink = cv2.resize(strip, (side, period), interpolation=cv2.INTER_AREA).astype(np.float32)
-    return _paint_noise(rng, side, 0.02) * (1.0 - (0.85 / 255) * _tiled(ink, side))
-
-
-def _ribbed(rng: np.random.Generator, side: int) -> np.ndarray:
-    """(T, T) brightness of dark trim: slight noise, half the time low horizontal ribs (grille
-    slats, bumper ribs)."""
-    shade = _paint_noise(rng, side, 0.04)
-    if rng.random() < 0.5:
-        rows = np.arange(side, dtype=np.float32)
-        shade *= (1.0 + 0.12 * np.sign(np.sin(2 * np.pi * rows / rng.uniform(3.0, 6.0))))[:, None]
-    return shade
-
-
-# ------------------------------------------------------------------------ helpers
-
-
-def _smooth(rng: np.random.Generator, side: int, cells_rows: int, cells_cols: int,
-            smooth: bool = False) -> np.ndarray:
-    """(side, side) float32 value noise in [0, 1]: a random grid upsampled bilinearly (or, with
-    `smooth`, bicubically to a quarter size first, so a coarse grid shows no creases)."""
-    import cv2
-
-    grid = rng.random((cells_rows, cells_cols), dtype=np.float32)
-    if smooth:
-        quarter = max(side // 4, 2)
-        grid = cv2.resize(grid, (quarter, quarter), interpolation=cv2.INTER_CUBIC)
-    return cv2.resize(grid, (side, side), interpolation=cv2.INTER_LINEAR)
-
-
-def _fractal(rng: np.random.Generator, side: int, cells: int, octaves: int) -> np.ndarray:
-    """(side, side) float32 fractal value noise, about [0, 1] with mean 0.5 (octaves halve)."""
-    total = np.zeros((side, side), np.float32)
-    weights = 0.5 ** np.arange(octaves)
-    for k, weight in enumerate(weights):
-        total += weight * _smooth(rng, side, min(cells << k, side), min(cells << k, side))
-    return total / weights.sum()
-
-
-def _paint_noise(rng: np.random.Generator, side: int, fine: float) -> np.ndarray:
-    """(side, side) float32 brightness factor near 1: grain of amplitude `fine` (two texels
-    across) and a +-2 % low-frequency mottling: no real surface is perfectly even."""
-    grain = _smooth(rng, side, side // 2, side // 2) - 0.5
-    return 1.0 + (2.0 * fine) * grain + 0.04 * (_smooth(rng, side, 4, 4) - 0.5)
-
-
-def _tiled(tile: np.ndarray, side: int) -> np.ndarray:
-    """A (side, side) array repeating `tile` from the top-left corner."""
-    reps = (-(-side // tile.shape[0]), -(-side // tile.shape[1]))
-    return np.tile(tile, reps)[:side, :side]
-
-
-def _colourise(shade: np.ndarray, colour: np.ndarray, tint: np.ndarray | None = None,
-               tint_rgb: np.ndarray | None = None) -> np.ndarray:
-    """(T, T, 3) uint8 = 255 * shade * (colour + tint * tint_rgb), one channel at a time (a
-    (T, T) shade, optional (T, T) tint weight and per-channel tint offset)."""
-    import cv2
-
-    channels = []
-    for c in range(3):
-        if tint is None or tint_rgb[c] == 0:
-            channels.append(cv2.convertScaleAbs(shade, alpha=255.0 * float(colour[c])))
-        else:
-            value = shade * (float(colour[c]) + float(tint_rgb[c]) * tint)
-            channels.append(cv2.convertScaleAbs(value, alpha=255.0))
-    return cv2.merge(channels)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """RGB floats in [0, 1] to uint8, rounded and clipped."""
-    return np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
 def _row(z: float, side: int) -> float:
@@ -531,5 +326,5 @@ def _polygon(points: Sequence[tuple[float, float]], side: int) -> np.ndarray:
     return np.array([_fixed(_pixel(p, side)) for p in points], np.int32)
 
 
-__all__ = ["DIRT_FRACTION", "LIVERY_ELEMENTS", "PLAIN_PAINT_FRACTION", "draw_race_number",
-           "material_texture", "material_textures", "paint_texture", "sample_livery"]
+__all__ = ["DIRT_FRACTION", "LIVERY_ELEMENTS", "PLAIN_PAINT_FRACTION", "draw_race_number", "paint_texture",
+           "sample_livery"]
