@@ -46,6 +46,9 @@ class ModelConfig:
         14.64 vs 9.56 / 15.77) and identity retrieval (24.0 / 20.4 % vs 20.7 / 22.2 %) in 0.71-0.82x
         the training time. Checkpoints from before the option reconstruct at full size
         (`model_config_from_dict`).
+    content_downsample: the separate content encoder (content_width > 0) reads the image
+        area-downsampled by this factor (1 or 2): a cheaper encoder for what is a whole-object
+        description (shape, colours, livery).
     content_dim is small (8) on purpose: the group objective charges the content KL once per
     group, so a wide content latent also soaks up per-view detail (the average over a group of
     per-image codes can superpose several views); with 8 dimensions an MLP probe recovers the
@@ -58,6 +61,7 @@ class ModelConfig:
     width: int = 16  # channels of the first conv layer; doubles per stride-2 stage
     decoder_width: int = 8  # channels of the decoder's last hidden layer (doubling toward its input)
     recon_downsample: int = 2  # reconstruct the image downsampled by this factor (see the class docstring)
+    content_downsample: int = 1  # the content encoder sees the image area-downsampled by this factor (1 or 2)
     content_width: int = 8  # > 0: the content posterior gets its own small conv encoder of this width
     obs_dim: int = 16  # observation (style) latent: carries the viewpoint
     content_dim: int = 8  # group (content) latent: carries the instance identity (small: see config docs)
@@ -85,6 +89,8 @@ class ModelConfig:
                              f"{working_image_sizes(self)}")
         if self.azimuth_bins < 4:
             raise ValueError(f"ModelConfig.azimuth_bins={self.azimuth_bins} must be >= 4")
+        if self.content_downsample not in (1, 2):
+            raise ValueError(f"ModelConfig.content_downsample={self.content_downsample} must be 1 or 2")
         factor = self.recon_downsample
         if factor < 1 or factor & (factor - 1) or self.image_size // factor < 16:
             raise ValueError(f"ModelConfig.recon_downsample={factor} must be a power of two (1 = full size) "
@@ -236,8 +242,9 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
 
 def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """`from_dict` for a stored ModelConfig (checkpoint, ONNX metadata). Options added since keep
-    the stored model's behaviour: a config without `recon_downsample` reconstructed at full size."""
-    return from_dict(ModelConfig, {"recon_downsample": 1, **data})
+    the stored model's behaviour: a config without `recon_downsample` reconstructed at full size,
+    one without `content_downsample` encoded the content at full size."""
+    return from_dict(ModelConfig, {"recon_downsample": 1, "content_downsample": 1, **data})
 
 
 def save_configs(path: str | Path, model: ModelConfig, train: TrainConfig, data: DataConfig,

@@ -137,10 +137,26 @@ def test_reconstruction_downsampling_sets_the_decoder_output_and_keeps_the_full_
             replace(TINY, recon_downsample=bad)
 
 
-def test_a_stored_config_without_the_option_reconstructs_at_full_size():
+def test_content_downsampling_feeds_the_content_encoder_the_block_averaged_image():
+    torch.manual_seed(0)
+    model = build_model(replace(TINY, content_downsample=2)).eval()
+    images = torch.rand(3, 3, 64, 64)
+    _, _, mu_content, _ = model.encode(images)
+    normalised = (images - model.input_mean) / model.input_std
+    block_means = normalised.reshape(3, 3, 32, 2, 32, 2).mean(dim=(3, 5))  # by hand: 2 x 2 means
+    expected, _ = model.content_head(model.content_encoder(block_means)).chunk(2, dim=1)
+    torch.testing.assert_close(mu_content, expected)
+    first = lambda m: m.content_encoder.features[0][0].out_channels  # noqa: E731
+    assert first(model) == 2 * TINY.content_width == 2 * first(build_model(TINY))  # starts at 32 px
+    with pytest.raises(ValueError, match="content_downsample"):
+        replace(TINY, content_downsample=4)
+
+
+def test_a_stored_config_without_the_options_keeps_full_size():
     stored = to_dict(TINY)
-    del stored["recon_downsample"]
+    del stored["recon_downsample"], stored["content_downsample"]
     assert model_config_from_dict(stored).recon_downsample == 1
+    assert model_config_from_dict(stored).content_downsample == 1
     assert model_config_from_dict(to_dict(TINY)) == TINY
 
 

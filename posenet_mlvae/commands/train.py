@@ -33,6 +33,8 @@ _OPTIONS = [
     ("--decoder-width", "model", "decoder_width", int, "channels of the decoder's last hidden layer"),
     ("--recon-downsample", "model", "recon_downsample", int,
      "reconstruct the image downsampled by this power of two (1 = full size): a cheaper step"),
+    ("--content-downsample", "model", "content_downsample", int,
+     "the content encoder reads the image downsampled by this factor (1 or 2): a cheaper step"),
     ("--content-width", "model", "content_width", int, "> 0: separate content conv encoder of this width"),
     ("--content-dim", "model", "content_dim", int, "content (identity) latent size"),
     ("--decode-from", "model", "decode_from", str,

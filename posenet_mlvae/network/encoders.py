@@ -31,17 +31,20 @@ def conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequenti
 
 
 class ConvEncoder(nn.Module):
-    """64 px: 3 -> w (32 px) -> 2w (16) -> 4w (8) -> 4w (8, 3x3) -> 8w (4) -> linear(hidden)."""
+    """64 px: 3 -> w (32 px) -> 2w (16) -> 4w (8) -> 4w (8, 3x3) -> 8w (4) -> linear(hidden).
+
+    128 px adds a w -> w stride-2 stage after the first; 32 px (the content encoder of
+    ModelConfig.content_downsample 2) starts at the 2w stage."""
 
     def __init__(self, image_size: int, width: int, hidden_dim: int) -> None:
         super().__init__()
-        if image_size not in (64, 128):
-            raise ValueError(f"ConvEncoder supports image_size 64 or 128, got {image_size}")
+        if image_size not in (32, 64, 128):
+            raise ValueError(f"ConvEncoder supports image_size 32, 64 or 128, got {image_size}")
         w = width
-        layers = [conv_bn_relu(3, w, 4, 2)]
+        layers = [conv_bn_relu(3, w, 4, 2)] if image_size >= 64 else []
         if image_size == 128:
             layers.append(conv_bn_relu(w, w, 4, 2))
-        layers += [conv_bn_relu(w, 2 * w, 4, 2), conv_bn_relu(2 * w, 4 * w, 4, 2),
+        layers += [conv_bn_relu(w if layers else 3, 2 * w, 4, 2), conv_bn_relu(2 * w, 4 * w, 4, 2),
                    conv_bn_relu(4 * w, 4 * w, 3, 1), conv_bn_relu(4 * w, 8 * w, 4, 2)]
         self.features = nn.Sequential(*layers)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(8 * w * 4 * 4, hidden_dim), nn.ReLU(inplace=True))

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from posenet_mlvae.config import ModelConfig
@@ -109,7 +110,8 @@ class PoseMLVAE(nn.Module):
         self.content_head = nn.Linear(config.hidden_dim, 2 * config.content_dim) if generative else None
         # Optional separate content trunk: its features are shaped by the reconstruction through the
         # group product only, not by the pose loss (which makes shared features pose-dominated).
-        self.content_encoder = (build_encoder("conv", config.image_size, config.content_width, config.hidden_dim)
+        self.content_encoder = (build_encoder("conv", config.image_size // config.content_downsample,
+                                              config.content_width, config.hidden_dim)
                                 if generative and config.content_width > 0 else None)
         self.decoder = (ConvDecoder(config.obs_dim + config.content_dim, config.reconstruction_size,
                                     config.decoder_width)
@@ -125,7 +127,12 @@ class PoseMLVAE(nn.Module):
             mu_obs = self.obs_head(features)
             return mu_obs, torch.zeros_like(mu_obs), None, None
         mu_obs, logvar_obs = self.obs_head(features).chunk(2, dim=1)  # (N, D_obs) each
-        content_features = features if self.content_encoder is None else self.content_encoder(normalised)
+        if self.content_encoder is None:
+            content_features = features
+        else:
+            factor = self.config.content_downsample
+            small = F.avg_pool2d(normalised, factor) if factor > 1 else normalised
+            content_features = self.content_encoder(small)
         mu_c, logvar_c = self.content_head(content_features).chunk(2, dim=1)  # (N, D_c) each
         return (mu_obs, logvar_obs.clamp(LOGVAR_MIN, LOGVAR_MAX), mu_c,
                 logvar_c.clamp(LOGVAR_MIN, LOGVAR_MAX))
