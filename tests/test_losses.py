@@ -126,6 +126,8 @@ def test_a_smaller_reconstruction_is_scored_against_the_block_averaged_image():
     smooth = torch.full((2, 3, 8, 8), 0.5)
     torch.testing.assert_close(reconstruction_sse(smooth[..., ::2, ::2], upsampled),
                                reconstruction_sse(smooth, upsampled))
+    with pytest.raises(ValueError, match="whole factor"):
+        reconstruction_sse(torch.zeros(2, 3, 3, 3), images)  # 8 px is not 3 px times a whole factor
 
 
 def test_content_contrast_matches_a_hand_computed_case_and_pulls_mates_together():

@@ -24,8 +24,8 @@ its instance. The ELBO alone only asks the content to help the reconstruction.
 
 The optimised total is  -ELBO / mean_group_size + lambda_pose * pose + lambda_contrast * contrast
 (the division by the constant mean group size n = B / G makes lambda_pose weigh the same per
-image whatever M is, and makes the "vae" baseline, groups of one, comparable). The pose loss is averaged over the
-images that carry a viewpoint (has_pose); the others train the ELBO only.
+image whatever M is, and makes the "vae" baseline, groups of one, comparable). The pose loss is
+averaged over the images that carry a viewpoint (has_pose); the others train the ELBO only.
 """
 
 from __future__ import annotations
@@ -71,14 +71,18 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 def reconstruction_sse(reconstruction: torch.Tensor, images: torch.Tensor,
                        pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-image (weighted) sum of squared pixel errors: (N, 3, s, s), (N, 3, H, W) [, (N, 1, H, W)] -> (N,).
+    """Per-image (weighted) sum of squared pixel errors: (N, 3, s, s), (N, 3, H, W)
+    [, (N, 1, H, W)] -> (N,).
 
-    A reconstruction smaller than the images (ModelConfig.recon_downsample f: H = f x s) is compared with
-    the images and weights area-averaged over f x f blocks, and each of its pixels counts f^2
-    times: the sum stays on the scale of the full-size image's, so the loss weights keep their
-    meaning whatever the reconstruction size.
+    A reconstruction smaller than the images (ModelConfig.recon_downsample f: H = f x s) is
+    compared with the images and weights area-averaged over f x f blocks, and each of its pixels
+    counts f^2 times: the sum stays on the scale of the full-size image's, so the loss weights
+    keep their meaning whatever the reconstruction size.
     """
     factor = images.shape[-1] // reconstruction.shape[-1]
+    if tuple(images.shape[-2:]) != (factor * reconstruction.shape[-2], factor * reconstruction.shape[-1]):
+        raise ValueError(f"reconstruction {tuple(reconstruction.shape[-2:])} is not the images' "
+                         f"{tuple(images.shape[-2:])} shrunk by a whole factor")
     if factor > 1:
         images = F.avg_pool2d(images.float(), factor)
         pixel_weights = None if pixel_weights is None else F.avg_pool2d(pixel_weights.float(), factor)
@@ -169,8 +173,9 @@ def mlvae_loss(output: ModelOutput, images: torch.Tensor, azimuth: torch.Tensor,
     output: the model's forward output on `images` (B, 3, H, W) in [0, 1]. kl_scale in [0, 1]
     multiplies both betas (KL warm-up). pixel_weights (B, 1, H, W) weighs each pixel's squared
     error (object 1, background less: see the module docstring); None = all 1. lambda_contrast
-    weighs `content_contrast` at `contrast_temperature` (computed only when > 0). For the "direct" variant (no
-    reconstruction) the ELBO terms are zero and only the pose loss is optimised.
+    weighs `content_contrast` at `contrast_temperature` (computed only when > 0). For the
+    "direct" variant (no reconstruction) the ELBO terms are zero and only the pose loss is
+    optimised.
     """
     pose = pose_loss(output.pose, azimuth, elevation, theta, has_pose, angle_mean, angle_std, azimuth_smoothing)
     zero = pose.total * 0.0

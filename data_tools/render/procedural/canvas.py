@@ -94,7 +94,7 @@ def paint_over(image: np.ndarray, coverage: np.ndarray, colour) -> None:
     image += (colour - image) * coverage[..., None]
 
 
-def paint_drawn(image: np.ndarray, draw: Callable[[np.ndarray], None], colour, add: bool = False) -> None:
+def _paint_drawn(image: np.ndarray, draw: Callable[[np.ndarray], None], colour, add: bool = False) -> None:
     """Paint `colour` (RGB or an image like `image`) in place where `draw` (cv2 calls with
     LINE_AA on a blank uint8 canvas) covers, with its anti-aliased coverage, only in its bounding
     box (cv2 anti-aliases only 8-bit canvases). `add` adds the colour instead (light)."""
@@ -122,7 +122,7 @@ def fill_polygon(image: np.ndarray, points, colour) -> None:
     """Fill a polygon (K, 2) in pixels with `colour`, anti-aliased."""
     import cv2
 
-    paint_drawn(image, lambda canvas: cv2.fillPoly(canvas, [fixed_point(points)], 255, cv2.LINE_AA, 4), colour)
+    _paint_drawn(image, lambda canvas: cv2.fillPoly(canvas, [fixed_point(points)], 255, cv2.LINE_AA, 4), colour)
 
 
 def rectangle_points(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -137,7 +137,7 @@ def draw_discs(image: np.ndarray, centres, radius: float, colour, add: bool = Fa
         for centre in fixed_point(centres):
             cv2.circle(canvas, tuple(int(v) for v in centre), int(round(radius * 16)), 255, -1, cv2.LINE_AA, 4)
 
-    paint_drawn(image, draw, colour, add)
+    _paint_drawn(image, draw, colour, add)
 
 
 def draw_segment(image: np.ndarray, start, end, width: float, colour) -> None:
@@ -145,7 +145,7 @@ def draw_segment(image: np.ndarray, start, end, width: float, colour) -> None:
     import cv2
 
     first, last = (tuple(int(v) for v in p) for p in fixed_point([start, end]))
-    paint_drawn(image, lambda canvas: cv2.line(canvas, first, last, 255, max(1, round(width)), cv2.LINE_AA, 4), colour)
+    _paint_drawn(image, lambda canvas: cv2.line(canvas, first, last, 255, max(1, round(width)), cv2.LINE_AA, 4), colour)
 
 
 def blur_wrap(texture: np.ndarray, sigma: float) -> np.ndarray:
@@ -157,4 +157,6 @@ def blur_wrap(texture: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(padded, (0, 0), sigma)[pad:-pad, pad:-pad]
 
 
-__all__ = ["accent", "blend", "blur_wrap", "draw_discs", "draw_segment", "fill_polygon", "fixed_point", "hsv", "near", "paint_drawn", "paint_over", "pink_noise", "random_colour", "rectangle_points", "shaded", "smooth_step", "value_noise"]
+__all__ = ["accent", "blend", "blur_wrap", "draw_discs", "draw_segment", "fill_polygon", "fixed_point",
+           "hsv", "near", "paint_over", "pink_noise", "random_colour", "rectangle_points", "shaded",
+           "smooth_step", "value_noise"]

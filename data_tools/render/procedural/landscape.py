@@ -8,14 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_tools.render.procedural.canvas import (
-    blend,
-    blur_wrap,
-    near,
-    paint_over,
-    pink_noise,
-    shaded,
-    smooth_step,
-    value_noise,
+    blend, blur_wrap, near, paint_over, pink_noise, shaded, smooth_step, value_noise,
 )
 
 
@@ -64,7 +57,7 @@ def draw_skyline(rng: np.random.Generator, image: np.ndarray, horizon: float, ha
     paint_over(image, alpha, blend(shaded(colour, texture, 0.5), haze, np.full((side, side), distance, np.float32)))
 
 
-def ground_texture(rng: np.random.Generator, material: str, size: int) -> np.ndarray:
+def _ground_texture(rng: np.random.Generator, material: str, size: int) -> np.ndarray:
     """A periodic top-down texture of `material`, (size, size, 3) float32."""
     shape = (size, size)
     fine, coarse = pink_noise(rng, shape, 0.6), pink_noise(rng, shape, 2.6)
@@ -142,11 +135,11 @@ def ground_plane(rng: np.random.Generator, side: int, horizon: float, material: 
                                   borderMode=cv2.BORDER_WRAP) * weight[..., None]
         return out
 
-    ground = project(ground_texture(rng, material, side))
+    ground = project(_ground_texture(rng, material, side))
     if road:
         half = rng.uniform(1.5, 5.0)  # road half-width, in camera heights
         inside = np.clip(0.5 + (half - np.abs(a)) / footprint, 0.0, 1.0)
-        paint_over(ground, inside, project(ground_texture(rng, "asphalt", side)))
+        paint_over(ground, inside, project(_ground_texture(rng, "asphalt", side)))
         kerb = np.clip(0.5 + (0.12 - np.abs(np.abs(a) - half)) / footprint, 0.0, 1.0)
         paint_over(ground, kerb * rng.uniform(0.3, 0.8), near(rng, 0.1, 0.05, 0.8))
         paint_colour = near(rng, 0.14, 0.6, 0.85) if rng.random() < 0.3 else near(rng, 0.1, 0.03, 0.88)
@@ -165,4 +158,4 @@ def ground_plane(rng: np.random.Generator, side: int, horizon: float, material: 
     return image, coverage
 
 
-__all__ = ["draw_skyline", "ground_plane", "ground_texture", "sky_image"]
+__all__ = ["draw_skyline", "ground_plane", "sky_image"]
