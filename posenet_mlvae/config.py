@@ -172,7 +172,7 @@ class TrainConfig:
     kl_warmup_steps: int = 0  # linear KL warm-up from 0 to beta over this many steps
     azimuth_smoothing: float = 0.2  # label mass moved to the two neighbouring azimuth bins
     seed: int = 0
-    amp: bool = True  # autocast + GradScaler on CUDA; ignored on CPU
+    amp: bool = True  # float16 autocast + GradScaler on CUDA, bfloat16 autocast on a CPU with AMX (train.autocast_dtype)
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     val_max_images: int = 4096  # validation subset size (whole groups, deterministic)
     checkpoint_every_steps: int = 500

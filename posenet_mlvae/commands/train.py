@@ -94,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     parser.add_argument("--asymmetric-categories", nargs="+", default=None,
                         help="categories never flipped (not left-right symmetric)")
-    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--no-amp", action="store_true", help="train in float32: no float16 autocast on CUDA, "
+                        "no bfloat16 autocast on a CPU with AMX")
     add_device_argument(parser, default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for flag, section, field, kind, text in _OPTIONS:
@@ -150,7 +151,7 @@ def resume_conflicts(args: argparse.Namespace, model: ModelConfig, train: TrainC
     if args.no_flip and data.hflip:
         conflicts.append("--no-flip (the run flips images)")
     if args.no_amp and train.amp:
-        conflicts.append("--no-amp (the run uses mixed precision on CUDA)")
+        conflicts.append("--no-amp (the run uses mixed precision)")
     if args.init and not _same_folders((args.init,), (train.init_checkpoint,)):
         conflicts.append(f"--init {args.init} (the run started from "
                          f"{train.init_checkpoint or 'random weights'})")

@@ -121,12 +121,25 @@ class TrainState:
     sampler: GroupBatchSampler
     augment_rng: torch.Generator
     device: torch.device
-    amp: bool  # float16 autocast (CUDA with TrainConfig.amp)
+    autocast: torch.dtype | None  # mixed-precision dtype of the forward pass (`autocast_dtype`); None = float32
     step: int = 0
     epoch: int = 0
     elapsed_s: float = 0.0  # training time so far on rank 0's clock: the same value on every rank
     best_val: dict = field(default_factory=lambda: {"med_err_deg": float("inf")})
     clock_zero: float = 0.0  # this process's time.perf_counter() when elapsed_s was 0
+
+
+def autocast_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
+    """The forward pass's mixed-precision dtype (TrainConfig.amp): float16 with a GradScaler on CUDA;
+    bfloat16 on a CPU with AMX matrix tiles, where oneDNN runs bfloat16 convolutions natively;
+    None (float32) elsewhere, where bfloat16 would be emulated and slower."""
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and torch.cpu._is_amx_tile_supported():
+        return torch.bfloat16
+    return None
 
 
 def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitData, info: DistInfo,
@@ -145,15 +158,15 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
     model = model.to(info.device, memory_format=torch.channels_last)
     net = DistributedDataParallel(model, device_ids=[info.local_rank] if info.device.type == "cuda" else None) \
         if info.enabled else model
-    amp = tc.amp and info.device.type == "cuda"
+    autocast = autocast_dtype(tc.amp, info.device)
     repeats = sampler_repeats(data, tc.labelled_share, tc.groups_per_batch, tc.views_per_group, info.world_size)
     # fused: one kernel for all parameters instead of ~10 small ops each (4 % of a CPU step).
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
     return TrainState(model, net, optimizer,
-                      torch.amp.GradScaler(info.device.type, enabled=amp),
+                      torch.amp.GradScaler(info.device.type, enabled=autocast == torch.float16),
                       GroupBatchSampler(data.group, tc.groups_per_batch, tc.views_per_group, tc.seed, info.rank,
                                         info.world_size, group_repeats=repeats),
-                      torch.Generator().manual_seed(tc.seed * 1000 + info.rank), info.device, amp)
+                      torch.Generator().manual_seed(tc.seed * 1000 + info.rank), info.device, autocast)
 
 
 def loss_weights(tc: TrainConfig) -> dict[str, float]:
@@ -178,7 +191,7 @@ def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
     any rank every rank returns norm None before the backward pass (DDP needs all or none), and
     nothing is updated.
     """
-    with torch.autocast(state.device.type, dtype=torch.float16, enabled=state.amp):
+    with torch.autocast(state.device.type, dtype=state.autocast or torch.float32, enabled=state.autocast is not None):
         output = state.net(batch.images, batch.group)
         terms = mlvae_loss(output, batch.images, batch.azimuth, batch.elevation, batch.theta, batch.has_pose,
                            state.model.pose_head.angle_mean, state.model.pose_head.angle_std, kl_scale=kl_scale,
@@ -257,6 +270,7 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
     log = RunLog(out_dir, enabled=info.is_main, resume=resume)
     most = int(state.sampler.repeats.max())
     dealt = f", labelled groups dealt up to {most}x per epoch" if most > 1 else ""
+    precision = f" ({str(state.autocast).removeprefix('torch.')} autocast)" if state.autocast else ""
     if info.is_main:
         save_configs(out_dir / "config.json", model_config, train_config, data_config,
                      {"categories": categories, "parameters": count_parameters(state.model),
@@ -266,7 +280,8 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
                  f"{len(np.unique(train_data.group))} groups, val {len(val_data) if val_data is not None else 0}; "
                  f"{len(state.sampler)} batches of {tc.groups_per_batch}x{tc.views_per_group} in epoch "
                  f"{state.epoch} x {info.world_size} rank(s)"
-                 f"{f', {length.steps} steps in all' if length.steps else ''}; device {info.device}; crop rule "
+                 f"{f', {length.steps} steps in all' if length.steps else ''}; device {info.device}"
+                 f"{precision}; crop rule "
                  f"{crop_rule.describe() if crop_rule else 'not recorded'}; {label_summary(train_data)}{dealt}")
         if val_data is None:
             log.line(f"no {dc.val_split!r} split in {list(dc.data_dirs)}: no validation, best.pt is the latest model")

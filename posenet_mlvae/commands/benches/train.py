@@ -41,12 +41,13 @@ def endless_batches(sampler):
         sampler.set_epoch(sampler.epoch + 1)
 
 
-def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], float]:
+def _training_step_timer(data, model_config, seed: int = 0, amp: bool = True) -> Callable[[], float]:
     """A function that runs one training step exactly as `fit` does and returns its seconds.
 
     The step is train.train_step on a batch from train.training_batch: the default TrainConfig
     and DataConfig (loss weights, pixel weights, augmentations, GradScaler, clip, AdamW), the
     sampler's next K x M batch (a new epoch when it runs out). Only the LR schedule is left out.
+    amp=False: in float32 even where the default trains in mixed precision (train.autocast_dtype).
     """
     import time
     from dataclasses import replace
@@ -57,7 +58,7 @@ def _training_step_timer(data, model_config, seed: int = 0) -> Callable[[], floa
     from posenet_mlvae.training.distributed import DistInfo
     from posenet_mlvae.training.train import build_train_state, train_step, training_batch
 
-    train_config, data_config = replace(TrainConfig(), seed=seed), DataConfig()
+    train_config, data_config = replace(TrainConfig(), seed=seed, amp=amp), DataConfig()
     state = build_train_state(model_config, train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
     state.net.train()
     batches = endless_batches(state.sampler)
@@ -184,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
     from posenet_mlvae.config import ModelConfig, TrainConfig
     from posenet_mlvae.training.data import load_split
+    from posenet_mlvae.training.train import autocast_dtype
     from posenet_mlvae.network.model import build_model, count_parameters
     from posenet_mlvae.toy_data import write_toy_dataset
 
@@ -203,10 +205,17 @@ def run(args: argparse.Namespace) -> int:
           f"{count_parameters(build_model(config)) / 1e6:.2f}M params, batch {train_config.groups_per_batch} "
           f"groups x {train_config.views_per_group} views, {config.image_size} px")
 
-    medians = interleaved_medians({"mlvae": _training_step_timer(data, config),
-                                   "vae": _training_step_timer(data, ModelConfig(variant="vae"))}, args.steps)
+    precision = autocast_dtype(train_config.amp, torch.device("cpu"))
+    timers = {"mlvae": _training_step_timer(data, config), "vae": _training_step_timer(data, ModelConfig(variant="vae"))}
+    if precision is not None:
+        timers["float32"] = _training_step_timer(data, config, amp=False)
+    medians = interleaved_medians(timers, args.steps)
     median_mlvae, median_vae = medians["mlvae"], medians["vae"]
-    print(f"training: {batch_size / median_mlvae:,.0f} images/s (ML-VAE, median step {1000 * median_mlvae:.1f} ms)")
+    print(f"training: {batch_size / median_mlvae:,.0f} images/s (ML-VAE, median step {1000 * median_mlvae:.1f} ms, "
+          f"{str(precision or torch.float32).removeprefix('torch.')})")
+    if precision is not None:
+        print(f"  the same in float32 (--no-amp): median step {1000 * medians['float32']:.1f} ms; mixed precision "
+              f"is {medians['float32'] / median_mlvae:.2f}x as fast")
     print(f"ML-VAE / plain VAE step time: {median_mlvae / median_vae:.3f} "
           f"(VAE {1000 * median_vae:.1f} ms; target < 1.05)")
     raw = _loading_rate(root, 64, augment=False)
