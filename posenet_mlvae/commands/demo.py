@@ -18,8 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wall-time budget of the whole demo; training gets what is left (default 12)")
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     add_device_argument(parser, default="cpu")  # the demo's budget is calibrated on CPU
-    parser.add_argument("--instances", type=int, default=480,
-                        help="procedural instances rendered (80/5/15 %% train/val/unseen test)")
+    parser.add_argument("--instances", type=int, default=None,
+                        help="procedural training instances rendered, besides 24 validation and 72 unseen "
+                             "test ones (default: 128 per minute of --minutes)")
+    parser.add_argument("--views", type=int, default=24, help="rendered views per instance (default 24; "
+                        "at least 9, so that identity retrieval can query 8 views)")
     parser.add_argument("--seed", type=int, default=0, help="seed of rendering and training")
     parser.add_argument("--pascal-root", metavar="DIR", default=None,
                         help="also score the model on this PASCAL3D+-format tree (the real dataset, or "
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = DemoConfig(category=args.category, minutes=args.minutes, out=args.out,
-                            device=resolve_device(args.device), instances=args.instances, seed=args.seed,
+                            device=resolve_device(args.device), instances=args.instances, views=args.views,
+                            seed=args.seed,
                             pascal_root=args.pascal_root)
     except ValueError as error:
         print(f"demo: {error}")
