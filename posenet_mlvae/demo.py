@@ -66,7 +66,6 @@ class DemoConfig:
             raise ValueError(f"--pascal-root {self.pascal_root}: no Annotations/ folder there; give the "
                              f"root of a PASCAL3D+-format tree (e.g. PASCAL3D+_release1.1)")
 
-
     @property
     def train_instances(self) -> int:
         """Training instances: as given, else in proportion to the budget (more steps see more cars)."""

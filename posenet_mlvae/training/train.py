@@ -137,7 +137,7 @@ def autocast_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
         return None
     if device.type == "cuda":
         return torch.float16
-    if device.type == "cpu" and torch.cpu._is_amx_tile_supported():
+    if device.type == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
         return torch.bfloat16
     return None
 
