@@ -175,7 +175,7 @@ def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None,
     group_probe = probes.get("group", {})
     obs_probe = probes.get("obs", {})
     rows = [
-        ("MedErr, unseen instances", _fmt(metrics["med_err_deg"], ".2f", " deg"), "<= 5 deg"),
+        ("MedErr, unseen instances", _fmt(metrics["med_err_deg"], ".2f", " deg"), "<= 4 deg"),
         ("Acc@pi/6", _fmt(100 * metrics["acc_pi_6"], ".1f", " %"), ">= 95 %"),
         ("Acc@pi/18", _fmt(100 * metrics["acc_pi_18"], ".1f", " %"), ""),
     ]
