@@ -8,7 +8,7 @@ import pytest
 from data_tools.geometry import flip_viewpoint, project_points
 from data_tools.meshes.mesh import MATERIALS, box
 from data_tools.meshes.car import random_car
-from data_tools.render.renderer import MAX_VIEWS, Renderer, create_context
+from data_tools.render.renderer import MAX_VIEWS, TEXTURE_SIDE, Renderer, create_context, unique_rows
 from gl_support import needs_egl
 
 SIZE = 256
@@ -180,3 +180,47 @@ def test_back_face_culling_of_closed_meshes_changes_nothing_visible(renderer):
                                                 colours=colours))
         assert np.array_equal(images[0][1], images[1][1])
         assert np.any(images[0][0] != images[1][0], axis=-1).mean() < 0.001
+
+
+def test_unique_rows_matches_numpy_unique():
+    # numpy's row-wise unique is the reference; ties in early columns exercise the lexsort's keys.
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, 3, (500, 7)).astype(np.float32)
+    rows[::5, 0] = -0.0 * rows[::5, 0]  # -0.0 counts as 0.0
+    distinct, inverse = unique_rows(rows)
+    expected, expected_inverse = np.unique(rows, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse.reshape(-1))
+    np.testing.assert_array_equal(distinct[inverse], rows)
+    empty, empty_inverse = unique_rows(rows[:0])
+    assert empty.shape == (0, 7) and empty_inverse.shape == (0,)
+
+
+def test_textures_of_a_previous_mesh_never_show_on_the_next(renderer):
+    # Only the layers in use are uploaded: a textured mesh followed by an untextured one (or one
+    # with fewer layers) must render as if the renderer were fresh.
+    vertices, faces, parts = random_car(5).merged()
+    n_parts = parts.max() + 1
+    colours = np.random.default_rng(0).random((n_parts, 3))
+    view = (30.0, 15.0, 0.0, 2.5, SIZE / 2, SIZE / 2, 0.6 * SIZE * 2.5)
+    fresh = Renderer(SIZE, samples=0, supersample=1)
+    fresh.set_mesh(vertices, faces, parts)
+    fresh.set_materials(colours)
+    plain = fresh.render(*view)[0]
+    stripes = np.zeros((n_parts, TEXTURE_SIDE, TEXTURE_SIDE, 3), np.uint8)
+    stripes[:, ::8] = 255
+    fresh.set_materials(colours, textures=stripes)
+    assert np.any(fresh.render(*view)[0] != plain, axis=-1).mean() > 0.01  # the textures show
+    fresh.release()
+    renderer.set_mesh(vertices, faces, parts)
+    renderer.set_materials(colours, textures=stripes)
+    renderer.render(*view)
+    renderer.set_mesh(vertices, faces, parts)
+    renderer.set_materials(colours)
+    np.testing.assert_array_equal(renderer.render(*view)[0], plain)
+    renderer.set_materials(colours, textures=stripes[:1])  # one layer: the others turn white
+    one_layer = renderer.render(*view)[0]
+    only_first = np.full_like(stripes, 255)
+    only_first[0] = stripes[0]
+    renderer.set_materials(colours, textures=only_first)
+    np.testing.assert_array_equal(renderer.render(*view)[0], one_layer)
