@@ -223,4 +223,5 @@ def test_textures_of_a_previous_mesh_never_show_on_the_next(renderer):
     only_first = np.full_like(stripes, 255)
     only_first[0] = stripes[0]
     renderer.set_materials(colours, textures=only_first)
+    only_first[:] = 0  # the upload waits for the draw: it must not see the caller's later writes
     np.testing.assert_array_equal(renderer.render(*view)[0], one_layer)

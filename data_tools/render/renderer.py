@@ -420,7 +420,7 @@ class Renderer:
             return
         import cv2
 
-        textures = np.asarray(textures)
+        textures = np.array(textures)  # a copy: the upload waits for the next draw
         if textures.ndim != 4 or textures.shape[-1] != 3 or textures.dtype != np.uint8 \
                 or len(textures) > MAX_PARTS:
             raise ValueError(f"textures must be (P, T, T, 3) uint8 with P <= {MAX_PARTS}, "
