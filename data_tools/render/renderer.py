@@ -416,7 +416,7 @@ class Renderer:
             material[: len(response), : response.shape[1]] = response
         self.program["u_material"].write(material.tobytes())
         if textures is None:
-            self._write_layers(np.zeros((0, TEXTURE_SIDE, TEXTURE_SIDE, 3), np.uint8))
+            self._pending_layers = np.zeros((0, TEXTURE_SIDE, TEXTURE_SIDE, 3), np.uint8)
             return
         import cv2
 
@@ -428,15 +428,12 @@ class Renderer:
         if textures.shape[1:3] != (TEXTURE_SIDE, TEXTURE_SIDE):
             textures = np.stack([cv2.resize(t, (TEXTURE_SIDE, TEXTURE_SIDE), interpolation=cv2.INTER_AREA)
                                  for t in textures])
-        self._write_layers(textures)
-
-    def _write_layers(self, textures: np.ndarray) -> None:
-        """Make layers [0, len(textures)) these textures and every later layer white, at the next
-        draw (`set_mesh` resets the textures, which the next `set_materials` usually replaces)."""
         self._pending_layers = textures
 
     def _upload_layers(self) -> None:
-        """Upload the layers `_write_layers` asked for, only those that change."""
+        """Make layers [0, len(pending)) the pending textures and every later layer white,
+        uploading only the layers that may change. It runs at the draw, so that `set_mesh`'s
+        reset to white costs nothing when `set_materials` replaces it before the draw."""
         textures, self._pending_layers = self._pending_layers, None
         count = max(len(textures), self._textured_layers)
         if count == 0:
