@@ -171,6 +171,7 @@ class TrainConfig:
     contrast_temperature: float = 1.0  # the term's similarity is -squared distance / temperature
     kl_warmup_steps: int = 0  # linear KL warm-up from 0 to beta over this many steps
     azimuth_smoothing: float = 0.2  # label mass moved to the two neighbouring azimuth bins
+    azimuth_offset_bins: int = 3  # in-bin offsets trained per image: 3 = the true bin and its neighbours, 1 = the true bin
     seed: int = 0
     amp: bool = True  # float16 autocast + GradScaler on CUDA, bfloat16 autocast on a CPU with AMX (train.autocast_dtype)
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
@@ -196,6 +197,8 @@ class TrainConfig:
         for name in ("min_lr_ratio", "azimuth_smoothing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be in [0, 1]")
+        if self.azimuth_offset_bins not in (1, 3):
+            raise ValueError(f"TrainConfig.azimuth_offset_bins={self.azimuth_offset_bins} must be 1 or 3")
         if not 0.0 < self.label_fraction <= 1.0:
             raise ValueError(f"TrainConfig.label_fraction={self.label_fraction} must be in (0, 1]")
         if not 0.0 <= self.labelled_share < 1.0:

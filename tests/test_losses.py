@@ -89,13 +89,26 @@ def test_pose_loss_is_lowest_at_the_truth():
     target, soft, offset = azimuth_targets(azimuth, 24, 0.0)
     logits[0, target] = 20.0
     offsets = torch.zeros(1, 24)
-    offsets[0, target] = offset
+    offsets[0, target - 1: target + 2] = offset + torch.tensor([1.0, 0.0, -1.0])  # the angle from each centre
     angles = ((torch.stack([elevation, theta], 1) - MEAN) / STD)
     good = pose_loss(PoseLogits(logits, offsets, angles), azimuth, elevation, theta, torch.ones(1), MEAN, STD, 0.0)
     assert good.total.item() == pytest.approx(0.0, abs=1e-6)
     flipped = pose_loss(PoseLogits(logits.roll(12, 1), offsets, angles), azimuth, elevation, theta, torch.ones(1),
                         MEAN, STD, 0.0)
     assert flipped.azimuth_ce.item() > 30
+
+
+def test_offset_bins_train_the_neighbours_toward_the_same_angle():
+    # 100 deg in 15 deg bins: bin 7 (105 deg) with offset -1/3; bin 6 sees +2/3, bin 8 sees -4/3.
+    azimuth, elevation, theta = torch.tensor([100.0]), torch.tensor([30.0]), torch.tensor([-10.0])
+    logits = torch.zeros(1, 24)
+    offsets = torch.zeros(1, 24)
+    offsets[0, 7] = -1.0 / 3.0  # the true bin right, its neighbours at 0
+    angles = ((torch.stack([elevation, theta], 1) - MEAN) / STD)
+    args = (PoseLogits(logits, offsets, angles), azimuth, elevation, theta, torch.ones(1), MEAN, STD, 0.0)
+    assert pose_loss(*args, offset_bins=1).azimuth_offset.item() == pytest.approx(0.0, abs=1e-6)
+    # smooth-L1 (beta 0.1) of errors 2/3 and 4/3: |e| - 0.05 each
+    assert pose_loss(*args, offset_bins=3).azimuth_offset.item() == pytest.approx(2.0 - 0.1, abs=1e-5)
 
 
 def test_pixel_weights_scale_the_squared_error():

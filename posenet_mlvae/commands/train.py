@@ -60,6 +60,8 @@ _OPTIONS = [
      "(0 = the paper's ML-VAE objective)"),
     ("--contrast-temperature", "train", "contrast_temperature", float,
      "temperature of that term: its similarity is minus the squared distance over this"),
+    ("--offset-bins", "train", "azimuth_offset_bins", int,
+     "azimuth offsets trained per image: 3 = the true bin and its two neighbours, 1 = the true bin only"),
     ("--kl-warmup-steps", "train", "kl_warmup_steps", int, "linear KL warm-up steps (0 = off)"),
     ("--label-fraction", "train", "label_fraction", float,
      "keep pose labels on this fraction of the labelled training groups, chosen by --seed; the others "

@@ -117,10 +117,13 @@ def azimuth_targets(azimuth: torch.Tensor, bins: int, smoothing: float) -> tuple
 
 def pose_loss(logits: PoseLogits, azimuth: torch.Tensor, elevation: torch.Tensor, theta: torch.Tensor,
               has_pose: torch.Tensor, angle_mean: torch.Tensor, angle_std: torch.Tensor,
-              smoothing: float = 0.2) -> PoseTerms:
+              smoothing: float = 0.2, offset_bins: int = 3) -> PoseTerms:
     """Mean over labelled images of: azimuth-bin cross-entropy (soft labels) + smooth-L1 of the
-    true bin's offset (bin widths) + smooth-L1 of standardised elevation and theta.
+    bin offsets (bin widths) + smooth-L1 of standardised elevation and theta.
 
+    offset_bins 3 trains the offsets of the true bin and of its two neighbours (targets offset,
+    offset + 1 and offset - 1: the same angle seen from each bin's centre), so that an argmax
+    one bin off near a bin border still decodes the right angle; 1 trains the true bin's only.
     Angles in degrees, (N,) each; has_pose (N,) bool/0-1; angle_mean/std (2,) (elevation, theta)
     from the pose head's buffers. With no labelled image every term is a graph-connected zero.
     """
@@ -131,8 +134,10 @@ def pose_loss(logits: PoseLogits, azimuth: torch.Tensor, elevation: torch.Tensor
     safe = lambda x: torch.where(labelled, x.float(), torch.zeros_like(x.float()))  # NaN angles of unlabelled
     target, soft, offset = azimuth_targets(safe(azimuth), bins, smoothing)
     ce = -(soft * torch.log_softmax(logits.azimuth_logits.float(), dim=1)).sum(1)  # (N,)
-    predicted_offset = torch.gather(logits.azimuth_offset.float(), 1, target[:, None]).squeeze(1)
-    offset_err = F.smooth_l1_loss(predicted_offset, offset, reduction="none", beta=0.1)
+    shifts = torch.arange(offset_bins, device=target.device) - offset_bins // 2  # (S,) 0 or -1, 0, 1
+    trained_bins = torch.remainder(target[:, None] + shifts, bins)  # (N, S)
+    predicted_offset = torch.gather(logits.azimuth_offset.float(), 1, trained_bins)
+    offset_err = F.smooth_l1_loss(predicted_offset, offset[:, None] - shifts, reduction="none", beta=0.1).sum(1)
     true_std = (torch.stack([safe(elevation), safe(theta)], dim=1) - angle_mean) / angle_std  # (N, 2)
     angle_err = F.smooth_l1_loss(logits.angles_std.float(), true_std, reduction="none", beta=0.1)
     terms = [(t * weight).sum() / count for t in (ce, offset_err, angle_err[:, 0], angle_err[:, 1])]
@@ -166,7 +171,7 @@ def mlvae_loss(output: ModelOutput, images: torch.Tensor, azimuth: torch.Tensor,
                theta: torch.Tensor, has_pose: torch.Tensor, angle_mean: torch.Tensor, angle_std: torch.Tensor,
                *, recon_weight: float = 1.0, beta_obs: float = 1.0, beta_content: float = 1.0,
                lambda_pose: float = 1.0, kl_scale: float = 1.0, azimuth_smoothing: float = 0.2,
-               pixel_weights: torch.Tensor | None = None, lambda_contrast: float = 0.0,
+               azimuth_offset_bins: int = 3, pixel_weights: torch.Tensor | None = None, lambda_contrast: float = 0.0,
                contrast_temperature: float = 1.0) -> LossTerms:
     """All loss terms for one batch (module docstring has the equations).
 
@@ -177,7 +182,8 @@ def mlvae_loss(output: ModelOutput, images: torch.Tensor, azimuth: torch.Tensor,
     "direct" variant (no reconstruction) the ELBO terms are zero and only the pose loss is
     optimised.
     """
-    pose = pose_loss(output.pose, azimuth, elevation, theta, has_pose, angle_mean, angle_std, azimuth_smoothing)
+    pose = pose_loss(output.pose, azimuth, elevation, theta, has_pose, angle_mean, angle_std, azimuth_smoothing,
+                     azimuth_offset_bins)
     zero = pose.total * 0.0
     if output.reconstruction is None:
         return LossTerms(lambda_pose * pose.total, zero, zero, zero, zero, zero, *pose)

@@ -7,7 +7,9 @@ Representation, and why:
   can hold two hypotheses at once (front vs rear of a near-symmetric car, 180 deg apart) instead
   of averaging them into a side view as a (cos, sin) or raw-degree regressor would. Training
   uses cross-entropy with label smoothing onto the two neighbouring bins (see
-  `losses.pose_loss`), so nearby bins are not punished like opposite ones.
+  `losses.pose_loss`), so nearby bins are not punished like opposite ones. It also fits the
+  offsets of the true bin's two neighbours to the same angle (targets offset +- 1), so that an
+  argmax one bin off, common near a bin's border, still decodes the right angle.
 - Elevation and theta: plain regression of standardised values (value - mean) / std, with the
   mean and std of the training labels stored as buffers. These angles live in small ranges
   without wrap-around for cameras around an upright object, and in a prototype on this problem

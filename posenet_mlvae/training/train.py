@@ -172,7 +172,8 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
 def loss_weights(tc: TrainConfig) -> dict[str, float]:
     """The `mlvae_loss` weights of a run (training and validation alike)."""
     return dict(recon_weight=tc.recon_weight, beta_obs=tc.beta_obs, beta_content=tc.beta_content,
-                lambda_pose=tc.lambda_pose, azimuth_smoothing=tc.azimuth_smoothing, lambda_contrast=tc.lambda_contrast,
+                lambda_pose=tc.lambda_pose, azimuth_smoothing=tc.azimuth_smoothing,
+                azimuth_offset_bins=tc.azimuth_offset_bins, lambda_contrast=tc.lambda_contrast,
                 contrast_temperature=tc.contrast_temperature)
 
 
