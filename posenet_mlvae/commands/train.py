@@ -36,6 +36,7 @@ _OPTIONS = [
     ("--content-downsample", "model", "content_downsample", int,
      "the content encoder reads the image downsampled by this factor (1 or 2): a cheaper step"),
     ("--content-width", "model", "content_width", int, "> 0: separate content conv encoder of this width"),
+    ("--azimuth-bins", "model", "azimuth_bins", int, "azimuth classes of the pose head (360 / bins degrees each)"),
     ("--content-dim", "model", "content_dim", int, "content (identity) latent size"),
     ("--decode-from", "model", "decode_from", str,
      "group (ML-VAE: all members' evidence) or others (leave-one-out: group-mates' evidence only)"),
