@@ -172,6 +172,7 @@ class TrainConfig:
     kl_warmup_steps: int = 0  # linear KL warm-up from 0 to beta over this many steps
     azimuth_smoothing: float = 0.2  # label mass moved to the two neighbouring azimuth bins
     azimuth_offset_bins: int = 3  # in-bin offsets trained per image: 3 = the true bin and its neighbours, 1 = the true bin
+    ema_decay: float = 0.0  # > 0: validate and save an EMA of the weights with this decay per step (training.weight_average)
     seed: int = 0
     amp: bool = True  # float16 autocast + GradScaler on CUDA, bfloat16 autocast on a CPU with AMX (train.autocast_dtype)
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
@@ -197,6 +198,8 @@ class TrainConfig:
         for name in ("min_lr_ratio", "azimuth_smoothing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be in [0, 1]")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig.ema_decay={self.ema_decay} must be in [0, 1) (0 = no weight average)")
         if self.azimuth_offset_bins not in (1, 3):
             raise ValueError(f"TrainConfig.azimuth_offset_bins={self.azimuth_offset_bins} must be 1 or 3")
         if not 0.0 < self.label_fraction <= 1.0:

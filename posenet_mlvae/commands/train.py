@@ -50,6 +50,8 @@ _OPTIONS = [
     ("--weight-decay", "train", "weight_decay", float, "AdamW weight decay"),
     ("--warmup-steps", "train", "warmup_steps", int, "linear LR warm-up steps"),
     ("--grad-clip", "train", "grad_clip", float, "gradient norm clip"),
+    ("--ema-decay", "train", "ema_decay", float,
+     "> 0: validate and save an exponential moving average of the weights with this decay per step (0 = off)"),
     ("--recon-weight", "train", "recon_weight", float, "weight of the summed squared pixel error"),
     ("--background-weight", "train", "background_weight", float,
      "reconstruction weight of pixels outside the object mask (datasets with masks; 1 = no masking)"),

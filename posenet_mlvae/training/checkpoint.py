@@ -6,7 +6,8 @@ A checkpoint is one dict saved with torch.save:
     model_config             ModelConfig as a dict (rebuilds the network)
     train_config, data_config  the run's other configs as dicts
     metadata                 {"image_size": int, "categories": [...]}
-    model                    the unwrapped model's state_dict
+    model                    the unwrapped model's state_dict (its EMA when training kept one)
+    training_model, average_updates  with an EMA: the optimizer's own weights and the EMA's update count
     optimizer, scaler, schedule, sampler, rng, epoch, step, ...  resume state (training only)
 
 Writing goes through `data_tools.atomic_write` (temporary name in the same folder, fsync, rename,

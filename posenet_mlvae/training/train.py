@@ -2,8 +2,8 @@
 
     fit(ModelConfig(), TrainConfig(steps=3000), DataConfig(data_dirs=("/tmp/cars",)), "runs/demo")
 
-`train_step` is one optimisation step (forward, loss, backward, GradScaler unscale, clip, AdamW),
-the step that `posenet-mlvae bench train` times too; `train_one_epoch` runs steps until the
+`train_step` is one optimisation step (forward, loss, backward, GradScaler unscale, clip, AdamW,
+then the weights' EMA when `ema_decay` > 0), the step that `posenet-mlvae bench train` times too; `train_one_epoch` runs steps until the
 sampler runs out; `fit` builds a `TrainState`, loops over epochs (validating at each end) and
 checkpoints. Under torchrun every rank takes the same steps: the sampler deals every rank the
 same number of batches (checked at each epoch start), and every decision to stop (run length,
@@ -11,7 +11,9 @@ signal, non-finite loss) is taken by all ranks together after the same step.
 
 Run folder (written by rank 0 only): config.json (all three configs), last.pt (resume state,
 rewritten every `checkpoint_every_steps` and at the end or on stop), best.pt (lowest val MedErr),
-metrics.csv and TensorBoard event files in tb/. Every checkpoint records `crop_rule`, the crop
+metrics.csv and TensorBoard event files in tb/. With an EMA of the weights, validation scores the
+EMA and checkpoints hold it as "model" (what evaluate, export and --init read), with the
+optimizer's own weights beside it as "training_model" for resume. Every checkpoint records `crop_rule`, the crop
 rule of the training datasets (`data.common_crop_rule`; None if they recorded none), which a
 resumed run keeps. `resume=True` continues from last.pt exactly: model, optimizer, LR schedule
 position, GradScaler, epoch, step, and each rank's sampler position and torch, numpy, python and
@@ -39,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 
 from data_tools.image.preprocess import CropRule
 from data_tools.sampler import GroupBatchSampler
@@ -53,6 +56,7 @@ from posenet_mlvae.network.losses import LossTerms, mlvae_loss
 from posenet_mlvae.network.model import build_model, count_parameters
 from posenet_mlvae.training.run_log import RunLog
 from posenet_mlvae.training.validation import validate
+from posenet_mlvae.training.weight_average import weight_average
 
 
 def lr_factor(progress: float, step: int, warmup_steps: int, min_ratio: float) -> float:
@@ -127,6 +131,12 @@ class TrainState:
     elapsed_s: float = 0.0  # training time so far on rank 0's clock: the same value on every rank
     best_val: dict = field(default_factory=lambda: {"med_err_deg": float("inf")})
     clock_zero: float = 0.0  # this process's time.perf_counter() when elapsed_s was 0
+    average: AveragedModel | None = None  # EMA of the weights (tc.ema_decay > 0): what is validated and saved
+
+    @property
+    def scored_model(self) -> nn.Module:
+        """The weights validation scores and checkpoints give as "model": the EMA when kept, else the model."""
+        return self.average.module if self.average is not None else self.model
 
 
 def autocast_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
@@ -166,7 +176,8 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
                       torch.amp.GradScaler(info.device.type, enabled=autocast == torch.float16),
                       GroupBatchSampler(data.group, tc.groups_per_batch, tc.views_per_group, tc.seed, info.rank,
                                         info.world_size, group_repeats=repeats),
-                      torch.Generator().manual_seed(tc.seed * 1000 + info.rank), info.device, autocast)
+                      torch.Generator().manual_seed(tc.seed * 1000 + info.rank), info.device, autocast,
+                      average=weight_average(model, tc.ema_decay))
 
 
 def loss_weights(tc: TrainConfig) -> dict[str, float]:
@@ -186,7 +197,7 @@ def training_batch(data: SplitData, indices: np.ndarray, state: TrainState, dc: 
 
 def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
                kl_scale: float = 1.0) -> tuple[LossTerms, float | None]:
-    """forward -> loss -> backward -> GradScaler unscale -> clip -> optimizer step, on one batch.
+    """forward -> loss -> backward -> GradScaler unscale -> clip -> optimizer step (-> EMA), on one batch.
 
     Returns the loss terms and the gradient norm before clipping. When the loss is non-finite on
     any rank every rank returns norm None before the backward pass (DDP needs all or none), and
@@ -205,6 +216,8 @@ def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
     grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
     state.scaler.step(state.optimizer)
     state.scaler.update()
+    if state.average is not None:
+        state.average.update_parameters(state.model)
     return terms, float(grad_norm)
 
 
@@ -295,7 +308,8 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
                 "data_config": to_dict(data_config),
                 "metadata": {"image_size": model_config.image_size, "categories": categories},
                 "crop_rule": crop_rule.to_json() if crop_rule else None, "world_size": info.world_size,
-                "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+                "model": state.scored_model.state_dict(), **_training_weights(state),
+                "optimizer": state.optimizer.state_dict(),
                 "scaler": state.scaler.state_dict(), "sampler": samplers, "rng": rngs, "augment_rng": augment_rngs,
                 "step": state.step, "epoch": state.epoch, "elapsed_s": state.elapsed_s, "best_val": state.best_val,
                 "val": val or {}})
@@ -304,7 +318,7 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
         if val_data is None:
             checkpoint("best.pt")
             return {}
-        val = validate(state.model, val_data, info.device, loss_weights(tc), tc.val_max_images, info.rank,
+        val = validate(state.scored_model, val_data, info.device, loss_weights(tc), tc.val_max_images, info.rank,
                        info.world_size, tc.background_weight)
         log.validation(state.step, state.epoch, val)
         if val["med_err_deg"] < state.best_val["med_err_deg"]:
@@ -359,7 +373,11 @@ def _resume(state: TrainState, path: Path, info: DistInfo, crop_rule: CropRule |
             raise ValueError(f"{path} was trained on crops made with {saved_rule.describe()} but its datasets now "
                              f"record {crop_rule.describe()}; start a new run (--init {path}) to train on them")
         crop_rule = saved_rule if saved_rule is not None else crop_rule
-    load_state_strict(state.model, saved["model"], str(path))
+    load_state_strict(state.model, saved.get("training_model", saved["model"]), str(path))
+    if state.average is not None:  # a run saved without an EMA starts one from its weights
+        averaged = "average_updates" in saved
+        load_state_strict(state.average.module, saved["model"], str(path))
+        state.average.n_averaged.fill_(saved["average_updates"] if averaged else 0)
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scaler.load_state_dict(saved["scaler"])
     state.sampler.load_state_dict(saved["sampler"][info.rank])
@@ -368,6 +386,13 @@ def _resume(state: TrainState, path: Path, info: DistInfo, crop_rule: CropRule |
     state.step, state.epoch, state.elapsed_s, state.best_val = (saved["step"], saved["epoch"], saved["elapsed_s"],
                                                                 saved["best_val"])
     return crop_rule
+
+
+def _training_weights(state: TrainState) -> dict[str, Any]:
+    """With an EMA, the optimizer's own weights and the update count, which resume needs besides "model"."""
+    if state.average is None:
+        return {}
+    return {"training_model": state.model.state_dict(), "average_updates": int(state.average.n_averaged)}
 
 
 def _batches_on_every_rank(sampler: GroupBatchSampler, device: torch.device) -> int:
