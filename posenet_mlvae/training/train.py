@@ -3,27 +3,28 @@
     fit(ModelConfig(), TrainConfig(steps=3000), DataConfig(data_dirs=("/tmp/cars",)), "runs/demo")
 
 `train_step` is one optimisation step (forward, loss, backward, GradScaler unscale, clip, AdamW,
-then the weights' EMA when `ema_decay` > 0), the step that `posenet-mlvae bench train` times too; `train_one_epoch` runs steps until the
-sampler runs out; `fit` builds a `TrainState`, loops over epochs (validating at each end) and
-checkpoints. Under torchrun every rank takes the same steps: the sampler deals every rank the
-same number of batches (checked at each epoch start), and every decision to stop (run length,
-signal, non-finite loss) is taken by all ranks together after the same step.
+then the weights' EMA when `ema_decay` > 0), the step that `posenet-mlvae bench train` times too;
+`train_one_epoch` runs steps until the sampler runs out; `fit` builds a `TrainState`, loops over
+epochs (validating at each end) and checkpoints. Under torchrun every rank takes the same steps:
+the sampler deals every rank the same number of batches (checked at each epoch start), and every
+decision to stop (run length, signal, non-finite loss) is taken by all ranks together after the
+same step.
 
 Run folder (written by rank 0 only): config.json (all three configs), last.pt (resume state,
 rewritten every `checkpoint_every_steps` and at the end or on stop), best.pt (lowest val MedErr),
 metrics.csv and TensorBoard event files in tb/. With an EMA of the weights, validation scores the
 EMA and checkpoints hold it as "model" (what evaluate, export and --init read), with the
-optimizer's own weights beside it as "training_model" for resume. Every checkpoint records `crop_rule`, the crop
-rule of the training datasets (`data.common_crop_rule`; None if they recorded none), which a
-resumed run keeps. `resume=True` continues from last.pt exactly: model, optimizer, LR schedule
-position, GradScaler, epoch, step, and each rank's sampler position and torch, numpy, python and
-augmentation RNG states; a last.pt written by another number of ranks is refused (those states
-belong to its ranks). SIGTERM or Ctrl-C to any rank finishes the current step on every rank,
-writes last.pt and returns cleanly; a non-finite loss stops with a message naming the step and
-the term and leaves the last good last.pt untouched. The LR follows a linear warm-up then a
-cosine decay over the run's length: steps, the exact number of batches of the epochs asked for,
-or the time budget (then the schedule position is the fraction of the budget used on rank 0's
-clock, which every rank follows; resume is exact in everything but timing).
+optimizer's own weights beside it as "training_model" for resume. Every checkpoint records
+`crop_rule`, the crop rule of the training datasets (`data.common_crop_rule`; None if they recorded
+none), which a resumed run keeps. `resume=True` continues from last.pt exactly: model, optimizer,
+LR schedule position, GradScaler, epoch, step, and each rank's sampler position and torch, numpy,
+python and augmentation RNG states; a last.pt written by another number of ranks is refused (those
+states belong to its ranks). SIGTERM or Ctrl-C to any rank finishes the current step on every rank,
+writes last.pt and returns cleanly; a non-finite loss stops with a message naming the step and the
+term and leaves the last good last.pt untouched. The LR follows a linear warm-up then a cosine
+decay over the run's length: steps, the exact number of batches of the epochs asked for, or the
+time budget (then the schedule position is the fraction of the budget used on rank 0's clock, which
+every rank follows; resume is exact in everything but timing).
 """
 
 from __future__ import annotations
