@@ -12,7 +12,9 @@ from torch import nn
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
 from posenet_mlvae.toy_data import write_toy_dataset
 from posenet_mlvae.training.checkpoint import load_checkpoint, read_checkpoint
-from posenet_mlvae.training.train import fit
+from posenet_mlvae.training.data import load_split
+from posenet_mlvae.training.train import fit, loss_weights
+from posenet_mlvae.training.validation import validate
 from posenet_mlvae.training.weight_average import warmed_up_decay, weight_average
 
 TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
@@ -72,6 +74,16 @@ def test_training_saves_the_average_as_the_model_and_resumes_it_exactly(toy, tmp
     model, _ = load_checkpoint(tmp_path / "straight" / "last.pt")  # what evaluate and export read
     assert all(torch.equal(v, a["model"][k]) for k, v in model.state_dict().items())
     assert straight["last_val"]["med_err_deg"] == a["val"]["med_err_deg"]  # validation scored the average
+    # ... checked independently: re-validating each weight set, only the average reproduces it.
+    val_data = load_split([str(toy)], "val", TINY.image_size)
+    scores = {}
+    for weights in ("model", "training_model"):
+        net, _ = load_checkpoint(tmp_path / "straight" / "last.pt")
+        net.load_state_dict(a[weights])
+        scores[weights] = validate(net, val_data, torch.device("cpu"), loss_weights(config), config.val_max_images,
+                                   background_weight=config.background_weight)["neg_elbo"]
+    assert scores["model"] == pytest.approx(a["val"]["neg_elbo"], rel=1e-6)
+    assert scores["training_model"] != pytest.approx(a["val"]["neg_elbo"], rel=1e-6)
 
 
 def test_a_run_without_an_average_resumes_into_one_from_its_weights(toy, tmp_path):
