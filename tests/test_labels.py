@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from data_tools.sampler import GroupBatchSampler
-from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
+from posenet_mlvae.config import DataConfig, TrainConfig
 from posenet_mlvae.network.losses import mlvae_loss
 from posenet_mlvae.network.model import build_model
 from posenet_mlvae.toy_data import write_toy_dataset
@@ -19,15 +19,15 @@ from posenet_mlvae.training.data import load_split, make_batch
 from posenet_mlvae.training.labels import (choose_labelled_groups, keep_labels, labelled_repeats,
                                            labelled_rows_only)
 from posenet_mlvae.training.train import fit
+import tiny_training
+from tiny_training import TINY, toy_dataset
 
-TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
-FAST = TrainConfig(groups_per_batch=4, views_per_group=4, warmup_steps=5, lr=3e-3, checkpoint_every_steps=100,
-                   val_max_images=48, num_threads=1)
+FAST = replace(tiny_training.FAST, checkpoint_every_steps=100, val_max_images=48)
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
-    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "data", groups=20, views=6, val_groups=2, seed=0)
+    return toy_dataset(tmp_path_factory, views=6, val_groups=2)
 
 
 def test_exactly_the_chosen_groups_keep_labels_and_the_choice_is_fixed_per_seed(toy):

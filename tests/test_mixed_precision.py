@@ -9,20 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
-from posenet_mlvae.toy_data import write_toy_dataset
+from posenet_mlvae.config import DataConfig
 from posenet_mlvae.training.data import load_split
 from posenet_mlvae.training.distributed import DistInfo
 from posenet_mlvae.training.train import autocast_dtype, build_train_state, train_step, training_batch
+from tiny_training import FAST, TINY, toy_dataset
 
-TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
-FAST = TrainConfig(groups_per_batch=4, views_per_group=4, warmup_steps=5, lr=3e-3, num_threads=1)
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
-    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "data", groups=8, views=8, val_groups=0, seed=0)
+    return toy_dataset(tmp_path_factory, groups=8, views=8, val_groups=0)
 
 
 def test_each_device_gets_its_dtype(monkeypatch):

@@ -19,22 +19,22 @@ from data_tools.atomic_write import atomic_write_json
 from data_tools.image.preprocess import CropRule
 from posenet_mlvae.training.checkpoint import read_checkpoint
 from posenet_mlvae.cli import main as cli_main
-from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, load_configs
+from posenet_mlvae.config import DataConfig, TrainConfig, load_configs
 from posenet_mlvae.training.data import load_split
 from posenet_mlvae.inference import load_inference_module
 from posenet_mlvae.toy_data import write_toy_dataset
 from posenet_mlvae.training.train import fit
 
 from eval.metrics import viewpoint_errors_deg
+import tiny_training
+from tiny_training import TINY, toy_dataset
 
-TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
-FAST = TrainConfig(groups_per_batch=4, views_per_group=4, warmup_steps=5, lr=3e-3, checkpoint_every_steps=3,
-                   val_max_images=48, num_threads=1)
+FAST = replace(tiny_training.FAST, checkpoint_every_steps=3, val_max_images=48)
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
-    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "data", groups=20, views=12, val_groups=4, seed=0)
+    return toy_dataset(tmp_path_factory)
 
 
 def weights(run: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:

@@ -22,12 +22,11 @@ import torch
 from data_tools.dataset import GroupedDatasetWriter
 from data_tools.sampler import GroupBatchSampler
 from posenet_mlvae.training.checkpoint import read_checkpoint
-from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
+from posenet_mlvae.config import DataConfig
 from posenet_mlvae.training.data import load_split
+from tiny_training import FAST, TINY
 
-TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
-BASE = TrainConfig(groups_per_batch=2, views_per_group=4, warmup_steps=5, lr=3e-3, checkpoint_every_steps=1000,
-                   val_max_images=8, num_threads=1)
+BASE = replace(FAST, groups_per_batch=2, checkpoint_every_steps=1000, val_max_images=8)
 WORLD = 2
 # Train-group sizes (2-29 views, as in issue 13) and seeds whose epochs change length on 2 ranks at
 # K=2, M=4: with 7 groups (odd) epoch 1 is shorter than epoch 0, with 8 (even) epoch 0 is the shortest.

@@ -9,22 +9,21 @@ import pytest
 import torch
 from torch import nn
 
-from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
-from posenet_mlvae.toy_data import write_toy_dataset
+from posenet_mlvae.config import DataConfig, TrainConfig
 from posenet_mlvae.training.checkpoint import load_checkpoint, read_checkpoint
 from posenet_mlvae.training.data import load_split
 from posenet_mlvae.training.train import fit, loss_weights
 from posenet_mlvae.training.validation import validate
 from posenet_mlvae.training.weight_average import warmed_up_decay, weight_average
+import tiny_training
+from tiny_training import TINY, toy_dataset
 
-TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=64, obs_dim=8, content_dim=8)
-FAST = TrainConfig(groups_per_batch=4, views_per_group=4, warmup_steps=5, lr=3e-3, checkpoint_every_steps=3,
-                   val_max_images=48, num_threads=1, ema_decay=0.9)
+FAST = replace(tiny_training.FAST, checkpoint_every_steps=3, val_max_images=48, ema_decay=0.9)
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
-    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "data", groups=20, views=12, val_groups=4, seed=0)
+    return toy_dataset(tmp_path_factory)
 
 
 def test_the_decay_warms_up_then_holds():
