@@ -224,3 +224,15 @@ def test_bench_train_breakdown_prints_the_ladder_against_the_direct_cnn(toy, cap
     lines = [line for line in capsys.readouterr().out.splitlines() if "x the direct CNN's step" in line]
     assert len(lines) == len(BREAKDOWN_LADDER) + 1
     assert lines[0].split()[-5] == "1.00x"
+
+
+def test_bench_train_times_128_px_models_on_a_128_px_set(tmp_path, capsys):
+    """`bench train --image-size 128` builds every timed model at 128 px (a 64 px model would
+    refuse the batches), and a set rendered at another size is refused in one line."""
+    toy128 = write_toy_dataset(tmp_path / "toy128", groups=8, views=8, size=128, seed=0)
+    assert cli_main(["bench", "train", "--data", str(toy128), "--image-size", "128", "--steps", "1",
+                     "--skip-memory", "--breakdown"]) == 0
+    out = capsys.readouterr().out
+    assert "128 px" in out and out.count("x the direct CNN's step") == 6
+    assert cli_main(["bench", "train", "--data", str(toy128), "--steps", "1", "--skip-memory"]) != 0
+    assert "images are 128 px but the model expects 64 px" in capsys.readouterr().err

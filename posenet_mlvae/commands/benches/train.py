@@ -1,6 +1,6 @@
 """`posenet-mlvae bench train`: training speed, group-machinery overhead, data loading, peak memory.
 
-Prints four figures for the default 64 px model on this machine:
+Prints four figures for the default model at 64 px (`--image-size 128`: at 128 px) on this machine:
 1. training images/s of `fit`'s own step (train.train_step: gather, augment, forward, loss with
    the training weights, backward, GradScaler unscale, clip, AdamW);
 2. ML-VAE step time / plain-VAE step time on the same batches, steps interleaved A/B so load
@@ -12,8 +12,8 @@ Prints four figures for the default 64 px model on this machine:
    steps on the dataset; target < 4 GB);
 5. with --breakdown, where the ML-VAE's step time goes: the steps of a ladder of models timed
    interleaved (direct CNN; + decoder and ELBO on a shared trunk; + the separate content
-   encoder, reconstructing 64 px; the same with a half-width decoder; the same reconstructing
-   32 px = the default, ModelConfig.recon_downsample 2), each as a ratio to the direct
+   encoder, reconstructing the full image; the same with a half-width decoder; the same
+   reconstructing half the side = the default, ModelConfig.recon_downsample 2), each as a ratio to the direct
    CNN, and the batch building (gather + augment) alone.
 Without --data a toy grouped set (posenet_mlvae.toy_data) is written to a temporary folder.
 Figures on a machine shared with other jobs are pessimistic.
@@ -28,6 +28,8 @@ from typing import Callable
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="grouped dataset (default: a toy set in a temp folder)")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per measurement")
+    parser.add_argument("--image-size", type=int, default=64, choices=(64, 128),
+                        help="input side of the timed models; --data must be rendered at it (default 64)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory child run")
     parser.add_argument("--breakdown", action="store_true",
@@ -88,14 +90,14 @@ def interleaved_medians(timers: dict[str, Callable[[], float]], steps: int, warm
 #: (label, ModelConfig overrides) of the --breakdown ladder; each row adds one part to the one above.
 BREAKDOWN_LADDER = (
     ("direct CNN (encoder + pose head)", {"variant": "direct"}),
-    ("+ decoder (64 px) and ELBO, shared trunk", {"content_width": 0, "recon_downsample": 1}),
+    ("+ decoder (full size) and ELBO, shared trunk", {"content_width": 0, "recon_downsample": 1}),
     ("+ separate content encoder", {"recon_downsample": 1}),
     ("  with a half-width decoder", {"recon_downsample": 1, "decoder_width": 4}),
-    ("  reconstructing 32 px (default)", {}),
+    ("  reconstructing half size (default)", {}),
 )
 
 
-def _batch_timer(data) -> Callable[[], float]:
+def _batch_timer(data, image_size: int = 64) -> Callable[[], float]:
     """Seconds to build one training batch as `fit` does (train.training_batch on the sampler's
     next batch: gather, augmentations, pixel weights), without the step."""
     import time
@@ -107,7 +109,8 @@ def _batch_timer(data) -> Callable[[], float]:
     from posenet_mlvae.training.train import build_train_state, training_batch
 
     train_config, data_config = TrainConfig(), DataConfig()
-    state = build_train_state(ModelConfig(variant="direct"), train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
+    state = build_train_state(ModelConfig(variant="direct", image_size=image_size), train_config, data,
+                              DistInfo(0, 1, 0, torch.device("cpu")))
     batches = endless_batches(state.sampler)
 
     def build() -> float:
@@ -119,15 +122,15 @@ def _batch_timer(data) -> Callable[[], float]:
     return build
 
 
-def print_breakdown(data, steps: int) -> None:
+def print_breakdown(data, steps: int, image_size: int = 64) -> None:
     """The --breakdown table (see the module docstring)."""
     from dataclasses import replace
 
     from posenet_mlvae.config import ModelConfig
 
-    timers = {label: _training_step_timer(data, replace(ModelConfig(), **overrides))
+    timers = {label: _training_step_timer(data, replace(ModelConfig(image_size=image_size), **overrides))
               for label, overrides in BREAKDOWN_LADDER}
-    timers["batch building alone"] = _batch_timer(data)
+    timers["batch building alone"] = _batch_timer(data, image_size)
     medians = interleaved_medians(timers, steps)
     base = medians[BREAKDOWN_LADDER[0][0]]
     print(f"where the step time goes (median of {steps} interleaved steps each):")
@@ -165,7 +168,7 @@ def _loading_rate(root: str, batch_size: int, augment: bool, seconds: float = 2.
     return images / (time.perf_counter() - start)
 
 
-def _peak_memory_gb(data_dir: str, steps: int) -> float:
+def _peak_memory_gb(data_dir: str, steps: int, image_size: int = 64) -> float:
     import resource
     import subprocess
     import sys
@@ -173,7 +176,8 @@ def _peak_memory_gb(data_dir: str, steps: int) -> float:
 
     with tempfile.TemporaryDirectory() as out:
         subprocess.run([sys.executable, "-m", "posenet_mlvae.cli", "train", "--data", data_dir, "--out", out,
-                        "--steps", str(steps), "--no-progress", "--val-max-images", "512"],
+                        "--steps", str(steps), "--no-progress", "--val-max-images", "512",
+                        "--image-size", str(image_size)],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kB -> GB on Linux
 
@@ -195,9 +199,9 @@ def run(args: argparse.Namespace) -> int:
     root = args.data
     if root is None:
         temp = tempfile.TemporaryDirectory()
-        root = str(write_toy_dataset(f"{temp.name}/toy", groups=64, views=24, seed=0))
-        print(f"no --data: wrote a toy set of 64 groups x 24 views to {root}")
-    config = ModelConfig()
+        root = str(write_toy_dataset(f"{temp.name}/toy", groups=64, views=24, size=args.image_size, seed=0))
+        print(f"no --data: wrote a toy set of 64 groups x 24 views at {args.image_size} px to {root}")
+    config = ModelConfig(image_size=args.image_size)
     data = load_split([root], "train", config.image_size)
     train_config = TrainConfig()
     batch_size = train_config.groups_per_batch * train_config.views_per_group
@@ -206,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
           f"groups x {train_config.views_per_group} views, {config.image_size} px")
 
     precision = autocast_dtype(train_config.amp, torch.device("cpu"))
-    timers = {"mlvae": _training_step_timer(data, config), "vae": _training_step_timer(data, ModelConfig(variant="vae"))}
+    timers = {"mlvae": _training_step_timer(data, config),
+              "vae": _training_step_timer(data, ModelConfig(variant="vae", image_size=args.image_size))}
     if precision is not None:
         timers["float32"] = _training_step_timer(data, config, amp=False)
     medians = interleaved_medians(timers, args.steps)
@@ -223,10 +228,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"data loading from disk (mmap, page cache, images + masks): {raw:,.0f} images/s gather only, "
           f"{augmented:,.0f} images/s with augmentations (target >= 20,000)")
     if not args.skip_memory:
-        peak = _peak_memory_gb(root, steps=30)
+        peak = _peak_memory_gb(root, steps=30, image_size=args.image_size)
         print(f"peak memory of a demo-sized training run (30 steps): {peak:.2f} GB (target < 4 GB)")
     if args.breakdown:
-        print_breakdown(data, args.steps)
+        print_breakdown(data, args.steps, args.image_size)
     if temp is not None:
         temp.cleanup()
     return 0
