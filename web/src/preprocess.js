@@ -1,7 +1,8 @@
 // The model's input contract in JavaScript: the same steps as data_tools/image/preprocess.py
-// (crop_to_square, to_model_input), which call OpenCV 5. Each resampling step reproduces the
-// arithmetic of the OpenCV kernel it stands for (float32 rounding, fused multiply-adds, fixed
-// point), so a crop made here equals Python's crop pixel for pixel (tests/test_web_page.py).
+// (crop_to_square, to_model_input), which call OpenCV 5.0 (pyproject.toml pins it). Each
+// resampling step reproduces the arithmetic of the OpenCV kernel it stands for (float32
+// rounding, fused multiply-adds, fixed point), so a crop made here equals Python's crop pixel for
+// pixel (tests/test_web_page.py).
 //
 //   image {width, height, data: Uint8Array RGB}  --cropToSquare(box, margin, mode, size)-->
 //   Uint8Array (size * size * 3)  --toModelInput-->  Float32Array NCHW in [0, 1]
