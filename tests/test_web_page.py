@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 HARNESS = Path(__file__).with_name("web_preprocess_harness.mjs")
 ANGLE_TOLERANCE_DEG = 0.05
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+#: Appended to pixel-parity failures: the page repeats OpenCV 5.0's arithmetic (pyproject.toml).
+OPENCV_NOTE = f"with OpenCV {cv2.__version__} installed; the page repeats OpenCV 5.0's arithmetic"
 
 
 # ----------------------------------------------------------------------------- test images
@@ -168,7 +170,7 @@ def test_page_crops_equal_python_crops_pixel_for_pixel():
         mismatch = crop != want
         assert not mismatch.any(), (f"{int(mismatch.sum())} values differ for box {case['box']} "
                                     f"{case['mode']} margin {case['margin']} size {case['size']} "
-                                    f"in a {case['width']}x{case['height']} image")
+                                    f"in a {case['width']}x{case['height']} image, {OPENCV_NOTE}")
     assert refused < len(cases) // 4  # most cases really compared pixels
 
 
@@ -381,7 +383,7 @@ def test_page_matches_the_python_runtime(driver, server, site, images):
         if name.endswith(".jpg"):
             assert np.abs(page_input - python_input).max() <= 8 / 255, name
         else:
-            assert np.array_equal(page_input, python_input), name
+            assert np.array_equal(page_input, python_input), f"{name}, {OPENCV_NOTE}"
 
     # The comparison can fail: a 0.05 margin change moves these angles by far more.
     other = PoseEstimator(site / "model.onnx", providers=["CPUExecutionProvider"])
@@ -411,7 +413,7 @@ def test_page_follows_the_crop_rule_in_the_metadata(driver, server, site, images
     estimator = PoseEstimator(site / "model_stretch.onnx", providers=["CPUExecutionProvider"])
     paths, boxes = [folder / name for name, _ in cases], [box for _, box in cases]
     expected_inputs, _ = estimator.preprocess(paths, boxes)
-    assert all(np.array_equal(a, b) for a, b in zip(inputs, expected_inputs))
+    assert all(np.array_equal(a, b) for a, b in zip(inputs, expected_inputs)), OPENCV_NOTE
     differences = angle_difference_deg(page_angles(result), python_angles(estimator.predict(paths, boxes)))
     assert differences.max() <= ANGLE_TOLERANCE_DEG
 
