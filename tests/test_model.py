@@ -152,11 +152,40 @@ def test_content_downsampling_feeds_the_content_encoder_the_block_averaged_image
         replace(TINY, content_downsample=4)
 
 
+@pytest.mark.parametrize("norm, gain", [("image", (1.3, 1.3, 1.3)), ("channel", (1.3, 0.8, 1.1))])
+def test_pose_input_norm_makes_the_pose_blind_to_exposure_contrast_and_cast(norm, gain):
+    torch.manual_seed(0)
+    images = 0.2 + 0.5 * torch.rand(2, 3, 64, 64)
+    changed = 0.1 + torch.tensor(gain).view(1, 3, 1, 1) * (images - 0.2)  # brighter, more contrast, a cast
+    model = build_model(replace(TINY, pose_input_norm=norm)).eval()
+    with torch.no_grad():
+        mu_obs, _, mu_content, _ = model.encode(images)
+        mu_obs_changed = model.encode(changed)[0]
+        # by hand: numpy's mean and (unbiased) std of each image, or of each image's channels
+        axes = (1, 2, 3) if norm == "image" else (2, 3)
+        x = images.double().numpy()
+        standard = (x - x.mean(axis=axes, keepdims=True)) / x.std(axis=axes, ddof=1, keepdims=True)
+        expected, _ = model.obs_head(model.encoder(torch.from_numpy(standard).float())).chunk(2, dim=1)
+        # the content encoder reads the fixed statistics' input: colours stay in the identity
+        fixed_input = (images - model.input_mean) / model.input_std
+        expected_content, _ = model.content_head(model.content_encoder(fixed_input)).chunk(2, dim=1)
+    torch.testing.assert_close(mu_obs, expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(mu_obs_changed, mu_obs, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(mu_content, expected_content)
+    # fixed statistics see the change: an untrained net's outputs vary little, but 20x the 1e-5 above
+    fixed = build_model(replace(TINY, pose_input_norm="fixed")).eval()
+    with torch.no_grad():
+        assert (fixed.encode(changed)[0] - fixed.encode(images)[0]).abs().max() > 2e-4
+    with pytest.raises(ValueError, match="channel"):
+        replace(TINY, pose_input_norm="batch")
+
+
 def test_a_stored_config_without_the_options_keeps_full_size():
     stored = to_dict(TINY)
-    del stored["recon_downsample"], stored["content_downsample"]
+    del stored["recon_downsample"], stored["content_downsample"], stored["pose_input_norm"]
     assert model_config_from_dict(stored).recon_downsample == 1
     assert model_config_from_dict(stored).content_downsample == 1
+    assert model_config_from_dict(stored).pose_input_norm == "fixed"
     assert model_config_from_dict(to_dict(TINY)) == TINY
 
 

@@ -19,7 +19,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from posenet_mlvae.commands.options import add_device_argument
-from posenet_mlvae.config import BACKBONES, DECODE_FROM, VARIANTS, DataConfig, ModelConfig, TrainConfig
+from posenet_mlvae.config import (BACKBONES, DECODE_FROM, POSE_INPUT_NORMS, VARIANTS, DataConfig, ModelConfig,
+                                  TrainConfig)
 
 _SECTIONS = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
 
@@ -40,6 +41,9 @@ _OPTIONS = [
     ("--content-dim", "model", "content_dim", int, "content (identity) latent size"),
     ("--decode-from", "model", "decode_from", str,
      "group (ML-VAE: all members' evidence) or others (leave-one-out: group-mates' evidence only)"),
+    ("--pose-input-norm", "model", "pose_input_norm", str,
+     "the pose trunk's input normalisation: fixed (ImageNet statistics), image (each image's own mean "
+     "and std) or channel (each channel's own)"),
     ("--imagenet-weights", "model", "imagenet_weights", str, "local torchvision ResNet .pth (never downloaded)"),
     ("--steps", "train", "steps", int, "optimizer steps"),
     ("--epochs", "train", "epochs", int, "epochs (one pass over every image), when --steps is not given"),
@@ -81,7 +85,8 @@ _OPTIONS = [
     ("--scale-jitter", "data", "scale_jitter", float, "zoom jitter fraction"),
     ("--shift-jitter", "data", "shift_jitter", float, "shift jitter fraction of the side"),
 ]
-_CHOICES = {"variant": VARIANTS, "backbone": BACKBONES, "decode_from": DECODE_FROM}
+_CHOICES = {"variant": VARIANTS, "backbone": BACKBONES, "decode_from": DECODE_FROM,
+            "pose_input_norm": POSE_INPUT_NORMS}
 _LENGTH_FIELDS = {"steps", "epochs", "time_budget_min"}  # may extend a resumed run
 
 

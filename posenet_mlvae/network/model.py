@@ -18,8 +18,9 @@ content latent then recovers the viewpoint (measured: 11-14 deg MedErr with a sh
 
 Variants (ModelConfig.variant): "mlvae" as above; "vae" the same network with each image its own
 group (a plain VAE, the baseline); "direct" the encoder + pose head only (no decoder, no KL).
-The model takes images in [0, 1] (contract: data_tools.image.preprocess.to_model_input) and applies
-ImageNet normalisation inside its graph.
+The model takes images in [0, 1] (contract: data_tools.image.preprocess.to_model_input) and
+normalises them inside its graph: ImageNet statistics, or for the pose trunk optionally each
+image's own (ModelConfig.pose_input_norm).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from posenet_mlvae.network.encoders import IMAGENET_MEAN, IMAGENET_STD, ConvDeco
 from posenet_mlvae.network.pose_head import PoseHead, PoseLogits
 
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
+#: Floor of an image's own standard deviation (in [0, 1] units) when it normalises itself, so a
+#: flat image is not amplified into noise.
+STD_FLOOR = 0.02
 
 
 class ModelOutput(NamedTuple):
@@ -118,11 +122,22 @@ class PoseMLVAE(nn.Module):
                         if generative else None)
         self.pose_head = PoseHead(config.obs_dim, config.hidden_dim, config.azimuth_bins)
 
+    def _pose_input(self, images: torch.Tensor, normalised: torch.Tensor) -> torch.Tensor:
+        """The pose trunk's input: `normalised` (fixed statistics), or `images` standardised by
+        each image's own mean and std, over all channels or per channel (ModelConfig.pose_input_norm)."""
+        norm = self.config.pose_input_norm
+        if norm == "fixed":
+            return normalised
+        dims = (1, 2, 3) if norm == "image" else (2, 3)
+        mean = images.mean(dim=dims, keepdim=True)
+        std = images.std(dim=dims, keepdim=True).clamp_min(STD_FLOOR)
+        return (images - mean) / std
+
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor],
                                                     Optional[torch.Tensor]]:
         """images (N, 3, H, W) in [0, 1] -> mu_obs, logvar_obs, mu_content, logvar_content."""
         normalised = (images - self.input_mean) / self.input_std
-        features = self.encoder(normalised)  # (N, hidden)
+        features = self.encoder(self._pose_input(images, normalised))  # (N, hidden)
         if self.content_head is None:  # "direct": a deterministic feature, no posterior
             mu_obs = self.obs_head(features)
             return mu_obs, torch.zeros_like(mu_obs), None, None
