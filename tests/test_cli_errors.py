@@ -246,6 +246,20 @@ def test_resume_lists_every_flag_that_contradicts_the_run(runs, capsys):
     assert "--init" in err and "random weights" in err
 
 
+def test_init_from_weights_of_another_input_normalisation_is_refused(runs, tmp_path, capsys):
+    small = ["--width", "4", "--decoder-width", "4", "--content-width", "4", "--groups-per-batch", "2",
+             "--views-per-group", "2", "--no-progress", "--threads", "1", "--val-max-images", "8", "--steps", "1"]
+    init = runs["root"] / "A" / "last.pt"  # trained with the default, each image's own statistics
+    code = main(["train", "--data", str(runs["toy"]), "--out", str(tmp_path / "ft"), "--init", str(init),
+                 "--pose-input-norm", "fixed", *small])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"--init {init}" in err and "'image'" in err and "--pose-input-norm image" in err
+    assert not (tmp_path / "ft" / "last.pt").exists()
+    assert main(["train", "--data", str(runs["toy"]), "--out", str(tmp_path / "ok"), "--init", str(init),
+                 "--pose-input-norm", "image", *small]) == 0
+
+
 # ----------------------------------------------------------------------------- help and registration
 
 

@@ -48,7 +48,7 @@ from data_tools.image.preprocess import CropRule
 from data_tools.sampler import GroupBatchSampler
 from posenet_mlvae.training.checkpoint import (capture_rng_state, load_state_strict, read_checkpoint, restore_rng_state,
                                       save_checkpoint)
-from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, save_configs, to_dict
+from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, model_config_from_dict, save_configs, to_dict
 from posenet_mlvae.training.data import Batch, SplitData, common_crop_rule, load_split, make_batch
 from posenet_mlvae.training.labels import keep_labels, label_summary, labelled_rows_only, sampler_repeats
 from posenet_mlvae.training.distributed import (DistInfo, all_gather_objects, all_true, barrier, main_value_and_any,
@@ -153,6 +153,18 @@ def autocast_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def check_input_norm(stored: dict[str, Any] | None, model_config: ModelConfig, init: str) -> None:
+    """Refuse `--init` weights whose pose trunk learnt from another input normalisation: the
+    shapes match, so they would load and silently read differently scaled inputs."""
+    if stored is None:
+        return
+    norm = model_config_from_dict(stored).pose_input_norm
+    if norm != model_config.pose_input_norm:
+        raise ValueError(f"--init {init}: its pose trunk was trained on inputs normalised by '{norm}', "
+                         f"this run's by '{model_config.pose_input_norm}'; pass --pose-input-norm {norm} "
+                         "to fine-tune it")
+
+
 def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitData, info: DistInfo,
                       init: str | None = None) -> TrainState:
     """This rank's model (pose-head angle statistics from `data`, `init` weights if given), its DDP
@@ -165,7 +177,9 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
     model.pose_head.set_angle_statistics(torch.from_numpy(data.elevation[labelled]),
                                          torch.from_numpy(data.theta[labelled]))
     if init:
-        load_state_strict(model, read_checkpoint(init)["model"], init)
+        checkpoint = read_checkpoint(init)
+        check_input_norm(checkpoint.get("model_config"), model_config, init)
+        load_state_strict(model, checkpoint["model"], init)
     model = model.to(info.device, memory_format=torch.channels_last)
     net = DistributedDataParallel(model, device_ids=[info.local_rank] if info.device.type == "cuda" else None) \
         if info.enabled else model
