@@ -44,7 +44,9 @@ class ModelConfig:
         0.40 on sim2real_dev's crops, luminance std 0.14 vs 0.20), and at 3000 steps on the
         demo's renders, seeds 0 / 1, it scored 4.43 / 4.34 deg on unseen renders against 4.60 /
         4.71 with "fixed", and 23 / 33 front/rear flips on sim2real_dev against 34 / 58 ("channel":
-        4.47 / 4.35 deg, 41 / 29 flips). Stored configs without the field keep "fixed".
+        4.47 / 4.35 deg, 41 / 29 flips). In the whole demo at seeds 0 / 1 / 2 it scored the same
+        on cars (crops 6.64 against 6.56 deg on average, renders 3.88 against 3.85) and better on
+        chairs (5.43 against 5.98 deg, seed 0). Stored configs without the field keep "fixed".
     mirror_average: at test time (evaluation, validation, the exported model) each pose averages
         the image's with its horizontal mirror's by the flip rule (posenet_mlvae.network.pose_head). Right
         for left-right symmetric objects (cars, chairs); `train` turns it off with --no-flip or
