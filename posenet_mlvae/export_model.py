@@ -50,6 +50,7 @@ class ExportOptions:
     crop_margin: float | None = None
     parity_images: int = 8  # images for the batch-N parity check (batch 1 is checked too)
     parity_data: str = ""  # grouped dataset dir for parity images; "" = the checkpoint's data
+    zoom_average: float | None = None  # test-time zooms baked into the graph; None = the checkpoint's
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path,
     from posenet_mlvae.inference import OUTPUT_NAMES, load_decoder_module, load_inference_module
 
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)
-    module, info = load_inference_module(checkpoint_path)
+    module, info = load_inference_module(checkpoint_path, options.zoom_average)
     crop_rule, crop_rule_source = resolve_crop_rule(
         read_checkpoint(checkpoint_path).get("crop_rule"), options.crop_mode, options.crop_margin)
     metadata = model_metadata(info, options, crop_rule)

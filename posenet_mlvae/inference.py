@@ -23,10 +23,12 @@ and the exported module all call them, so a change to the pose head's decoding
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from posenet_mlvae.training.checkpoint import load_checkpoint
@@ -51,16 +53,20 @@ class EncodedPose(NamedTuple):
     logvar_content: Optional[torch.Tensor]
 
 
-def decode_pose(model: PoseMLVAE, mu_obs: torch.Tensor, mu_obs_mirrored: torch.Tensor | None = None) -> PoseDecoded:
+def decode_pose(model: PoseMLVAE, mu_obs: torch.Tensor,
+                extra_views: Sequence[tuple[torch.Tensor, bool]] = ()) -> PoseDecoded:
     """Observation latent means (N, D_obs) -> angles (degrees), rotation (N, 3, 3), confidence (N,).
 
     The pose head reads the posterior MEAN (in training too), so this is what every caller sees.
-    With the latent means of the horizontally mirrored images, the head's outputs for both are
-    averaged by the flip rule first (`PoseHead.average_with_mirror`).
+    `extra_views`: (latent means, mirrored) of the same images' other test-time views
+    (`averaged_view_latents`); the head's outputs for all views are averaged first
+    (`PoseHead.average`, mirrored views mapped back by the flip rule).
     """
     logits = model.pose_head(mu_obs)
-    if mu_obs_mirrored is not None:
-        logits = model.pose_head.average_with_mirror(logits, model.pose_head(mu_obs_mirrored))
+    if extra_views:
+        head = model.pose_head
+        logits = head.average([logits, *(head(mu) for mu, _ in extra_views)],
+                              [False, *(flipped for _, flipped in extra_views)])
     return model.pose_head.decode(logits)
 
 
@@ -70,15 +76,64 @@ def uses_mirror_average(model: PoseMLVAE) -> bool:
     return bool(getattr(model, "config", None) is not None and model.config.mirror_average)
 
 
+def zoom_about_centre(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """images (N, C, H, W) magnified by `factor` about their centre, same size: resized (bilinear)
+    to H + 2k, W + 2k pixels, k = round(H (factor - 1) / 2), then cut to the centre (factor > 1)
+    or padded by repeating the border pixels (factor < 1). Exports to ONNX Resize, Slice and Pad."""
+    height, width = int(images.shape[-2]), int(images.shape[-1])
+    k = round(height * (factor - 1.0) / 2.0)
+    if k == 0:
+        return images
+    resized = F.interpolate(images, size=(height + 2 * k, width + 2 * k), mode="bilinear",
+                            align_corners=False)
+    if k > 0:
+        return resized[..., k:k + height, k:k + width]
+    return F.pad(resized, (-k, -k, -k, -k), mode="replicate")
+
+
+def averaged_views(model: PoseMLVAE, images: torch.Tensor) -> list[tuple[torch.Tensor, bool]]:
+    """The views of `images` a pose averages besides the images themselves, as (views, mirrored):
+    the horizontal mirror (`uses_mirror_average`), and with ModelConfig.zoom_average = z > 0 the
+    images zoomed by 1 - z and 1 + z (`zoom_about_centre`), each with its mirror too."""
+    config = getattr(model, "config", None)
+    zoom = float(getattr(config, "zoom_average", 0.0) or 0.0)
+    factors = (1.0 - zoom, 1.0 + zoom) if zoom > 0 else ()
+    extra = [(zoom_about_centre(images, f), False) for f in factors]
+    if uses_mirror_average(model):
+        mirrored = torch.flip(images, dims=[3])
+        extra += [(mirrored, True)] + [(zoom_about_centre(mirrored, f), True) for f in factors]
+    return extra
+
+
+def set_zoom_average(model: PoseMLVAE, zoom: float | None) -> PoseMLVAE:
+    """`model` with ModelConfig.zoom_average replaced by `zoom` (None: keep its own): zoom
+    averaging is a test-time choice, so any checkpoint can be scored or exported with or without
+    it. ValueError for a zoom ModelConfig refuses."""
+    if zoom is not None:
+        model.config = dataclasses.replace(model.config, zoom_average=float(zoom))
+    return model
+
+
+def averaged_view_latents(model: PoseMLVAE, images: torch.Tensor) -> list[tuple[torch.Tensor, bool]]:
+    """(observation latent means, mirrored) of each of `averaged_views`, for `decode_pose`; all
+    views go through the encoder as one batch."""
+    views = averaged_views(model, images)
+    if not views:
+        return []
+    mu_obs = model.encode_obs(torch.cat([view for view, _ in views]))
+    parts = mu_obs.reshape(len(views), -1, mu_obs.shape[-1]).unbind(0)
+    return [(part, flipped) for part, (_, flipped) in zip(parts, views)]
+
+
 def encode_pose(model: PoseMLVAE, images: torch.Tensor) -> EncodedPose:
     """images (N, 3, H, W) in [0, 1], each its own group -> `EncodedPose` (no sampling).
 
-    Pose: averaged with the horizontally mirrored images' when the model says so
-    (`uses_mirror_average`); the latents returned are the images' own.
+    Pose: averaged over the images' test-time views (`averaged_views`: the mirror for
+    symmetric objects, zooms when the model says so); the latents returned are the images' own.
     """
     mu_obs, logvar_obs, mu_content, logvar_content = model.encode(images)
-    mirrored = model.encode(torch.flip(images, dims=[3]))[0] if uses_mirror_average(model) else None
-    return EncodedPose(decode_pose(model, mu_obs, mirrored), mu_obs, logvar_obs, mu_content, logvar_content)
+    pose = decode_pose(model, mu_obs, averaged_view_latents(model, images))
+    return EncodedPose(pose, mu_obs, logvar_obs, mu_content, logvar_content)
 
 
 def pose_angles(pose: PoseDecoded) -> torch.Tensor:
@@ -121,13 +176,16 @@ class PoseDecoder(nn.Module):
         return self.decoder(torch.cat([mu_obs, mu_content], dim=1))
 
 
-def load_inference_module(checkpoint_path: str | Path) -> tuple[PoseInference, dict[str, Any]]:
-    """Build `PoseInference` (eval mode, CPU) from a training checkpoint.
+def load_inference_module(checkpoint_path: str | Path, zoom_average: float | None = None
+                          ) -> tuple[PoseInference, dict[str, Any]]:
+    """Build `PoseInference` (eval mode, CPU) from a training checkpoint (`zoom_average`: see
+    `set_zoom_average`).
 
     metadata: {"image_size", "categories", "model_config" (dict), "input": description of the
     expected tensor, "outputs": OUTPUT_NAMES, "checkpoint": path, "step"}.
     """
     model, checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
+    set_zoom_average(model, zoom_average)
     stored = checkpoint.get("metadata", {})
     metadata = {
         "image_size": int(stored.get("image_size", model.config.image_size)),

@@ -64,6 +64,17 @@ def test_every_command_reports_a_user_error_in_one_line(argv, names, tmp_path, c
     assert "Traceback" not in captured.out + captured.err
 
 
+@pytest.mark.parametrize("command", [["evaluate", "--checkpoint", "x.pt", "--data", "d"],
+                                     ["export", "--checkpoint", "x.pt", "--out", "m.onnx"],
+                                     ["bench", "sim2real", "--root", "r", "--checkpoint", "x.pt"]])
+def test_a_zoom_out_of_range_is_refused_by_the_parser(command, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main([*command, "--zoom-average", "0.6"])
+    err = capsys.readouterr().err
+    assert raised.value.code == 2
+    assert "argument --zoom-average: '0.6' is not a number in [0, 0.5)" in err and "Traceback" not in err
+
+
 def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     """ENOSPC from the atomic writer while `predict --overlay` writes: one line, the file named."""
     import cv2

@@ -20,7 +20,8 @@ from posenet_mlvae.network.model import build_model
 AZIMUTHS = (0.0, 72.0, 144.0, 216.0, 288.0)
 ELEVATIONS = (0.0, 20.0)
 DATA_RULE = {"mode": "pad", "margin": 0.1}
-TINY = dict(width=8, obs_dim=4, content_dim=6, hidden_dim=32)
+#: No test-time zooms, so that `_one_image_at_a_time` is a plain reference (zooms: test_model.py).
+TINY = dict(width=8, obs_dim=4, content_dim=6, hidden_dim=32, zoom_average=0.0)
 
 
 def _write_dataset(root, groups: int = 8):
@@ -211,13 +212,17 @@ def test_baseline_variants_are_evaluated_with_the_same_protocol(tiny, tmp_path, 
     assert (out / "worst_predictions.png").is_file()
 
 
-def test_one_decode_for_evaluation_validation_and_export(tiny):
-    """The runner, validation during training and the ONNX module read the same pose."""
+@pytest.mark.parametrize("zoom", [0.0, 0.1])
+def test_one_decode_for_evaluation_validation_and_export(tiny, zoom):
+    """The runner, validation during training and the ONNX module read the same pose, with and
+    without test-time zoom averaging."""
+    import copy
+
     from posenet_mlvae.training.data import load_split
-    from posenet_mlvae.inference import PoseInference
+    from posenet_mlvae.inference import PoseInference, set_zoom_average
     from posenet_mlvae.training.validation import validate
 
-    model, root = tiny["model"], tiny["root"]
+    model, root = set_zoom_average(copy.deepcopy(tiny["model"]), zoom), tiny["root"]
     dataset = GroupedDataset(root, split="test")
     predictions = predict(model, dataset, batch_size=64)
     with torch.no_grad():
@@ -231,6 +236,24 @@ def test_one_decode_for_evaluation_validation_and_export(tiny):
     errors = predictions.errors_deg()
     assert scores["med_err_deg"] == pytest.approx(np.median(errors), abs=1e-3)
     assert scores["acc_pi_6"] == pytest.approx(np.mean(errors <= 30.0))
+
+
+def test_cli_zoom_average_overrides_the_checkpoint_and_is_recorded(tiny, tmp_path):
+    import copy
+
+    from posenet_mlvae.inference import set_zoom_average
+
+    dataset = GroupedDataset(tiny["root"], split="test")
+    for zoom, flags in ((0.0, []), (0.15, ["--zoom-average", "0.15"])):
+        out = tmp_path / f"eval-{zoom}"
+        assert _evaluate("--checkpoint", tiny["checkpoint"], "--data", tiny["root"], "--out", out, *flags) == 0
+        metrics = json.loads((out / "metrics.json").read_text())
+        expected = predict(set_zoom_average(copy.deepcopy(tiny["model"]), zoom), dataset)
+        assert metrics["zoom_average"] == zoom
+        assert metrics["med_err_deg"] == pytest.approx(pose_metrics(expected)["med_err_deg"], abs=1e-3)
+    zoomed = json.loads((tmp_path / "eval-0.15" / "metrics.json").read_text())
+    plain = json.loads((tmp_path / "eval-0.0" / "metrics.json").read_text())
+    assert zoomed["confidence"] != plain["confidence"]  # the flag reached the model
 
 
 def test_grid_set_is_detected(tiny):

@@ -412,6 +412,29 @@ def test_a_format_1_model_with_mu_group_still_runs(real_export, tmp_path):
     assert prediction_angles(old.predict_preprocessed(batch, ["a", "b", "c"])).tolist() == \
         prediction_angles(new.predict_preprocessed(batch, ["a", "b", "c"])).tolist()
 
+def test_zoom_average_is_in_the_graph_and_export_can_leave_it_out(tmp_path_factory, tmp_path):
+    """The default model averages zoomed views inside the graph; `export --zoom-average 0`
+    records and exports the model without them: each ONNX file equals torch with its own setting
+    (within the export's 0.01 deg), and the two differ."""
+    from pose_model_fixture import exported_pose_model
+    from posenet_mlvae.cli import main
+    from posenet_mlvae.inference import load_inference_module
+
+    folder = exported_pose_model(tmp_path_factory)  # the default config: zoom_average 0.1
+    plain_path = tmp_path / "plain.onnx"
+    assert main(["export", "--checkpoint", str(folder / "best.pt"), "--out", str(plain_path),
+                 "--zoom-average", "0"]) == 0
+    assert json.loads(read_metadata(folder / "model.onnx")["model_config"])["zoom_average"] == 0.1
+    assert json.loads(read_metadata(plain_path)["model_config"])["zoom_average"] == 0.0
+    batch = model_inputs(4)
+    zoomed, _ = load_inference_module(folder / "best.pt")
+    plain, _ = load_inference_module(folder / "best.pt", zoom_average=0.0)
+    assert check_parity(zoomed, folder / "model.onnx", batch)["max_angle_diff_deg"] <= 0.01
+    assert check_parity(plain, plain_path, batch)["max_angle_diff_deg"] <= 0.01
+    against_plain = check_parity(zoomed, plain_path, batch, angle_tolerance_deg=None)
+    assert against_plain["max_angle_diff_deg"] > 0.05  # the zooms are in the graph, not only in the metadata
+
+
 def test_real_decoder_export(real_export):
     import onnxruntime
 

@@ -13,7 +13,7 @@ import torch
 from data_tools.geometry import viewpoint_to_rotation
 from posenet_mlvae.training.checkpoint import load_state_strict
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, model_config_from_dict, to_dict
-from posenet_mlvae.inference import PoseDecoder, PoseInference
+from posenet_mlvae.inference import PoseDecoder, PoseInference, encode_pose, set_zoom_average, zoom_about_centre
 from posenet_mlvae.network.losses import reconstruction_sse
 from posenet_mlvae.network.model import build_model, group_product_of_gaussians, leave_one_out_product
 from posenet_mlvae.network.pose_head import PoseLogits
@@ -182,7 +182,8 @@ def test_pose_input_norm_makes_the_pose_blind_to_exposure_contrast_and_cast(norm
 
 def test_a_stored_config_without_the_options_keeps_full_size():
     stored = to_dict(TINY)
-    del stored["recon_downsample"], stored["content_downsample"], stored["pose_input_norm"]
+    del stored["recon_downsample"], stored["content_downsample"], stored["pose_input_norm"], stored["zoom_average"]
+    assert model_config_from_dict(stored).zoom_average == 0.0
     assert model_config_from_dict(stored).recon_downsample == 1
     assert model_config_from_dict(stored).content_downsample == 1
     assert model_config_from_dict(stored).pose_input_norm == "fixed"
@@ -196,6 +197,10 @@ def test_bad_configs_name_the_choices():
         ModelConfig(image_size=96)
     with pytest.raises(TypeError):
         build_model({"variant": "mlvae"})
+    with pytest.raises(ValueError, match="zoom_average"):
+        ModelConfig(zoom_average=-0.1)
+    with pytest.raises(ValueError, match="zoom_average"):
+        set_zoom_average(build_model(TINY), 0.5)
 
 
 def test_config_json_round_trip():
@@ -227,7 +232,7 @@ def test_pose_decode_wraps_azimuth_and_reports_confidence():
 
 def test_inference_module_matches_model_and_treats_images_alone():
     torch.manual_seed(0)
-    model = build_model(TINY).eval()
+    model = build_model(replace(TINY, zoom_average=0.0)).eval()  # the zooms: test_zoom_average_...
     inference = PoseInference(model).eval()
     images = torch.rand(5, 3, 64, 64)
     with torch.no_grad():
@@ -236,7 +241,7 @@ def test_inference_module_matches_model_and_treats_images_alone():
         output = model(images, None)
         mirrored = model(torch.flip(images, dims=[3]), None)
         decoded = model.pose_head.decode(model.pose_head.average_with_mirror(output.pose, mirrored.pose))
-        plain = PoseInference(build_model(replace(TINY, mirror_average=False)).eval())
+        plain = PoseInference(build_model(replace(TINY, mirror_average=False, zoom_average=0.0)).eval())
         plain.model.load_state_dict(model.state_dict())
         plain_azimuth = plain(images)[0]
     torch.testing.assert_close(azimuth, decoded.azimuth)
@@ -345,3 +350,59 @@ def test_mirror_average_reads_the_mirror_by_the_flip_rule():
     torch.testing.assert_close(decoded.theta, torch.tensor([-5.0]))
     torch.testing.assert_close(decoded.elevation, torch.tensor([20.0]))  # mean of 10 and 30
     assert 0.45 < float(decoded.confidence) < 0.6  # half the mass: the two views disagree
+
+
+def _opencv_zoom(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """Reference for `zoom_about_centre`: OpenCV's bilinear resize (half-pixel centres, like
+    torch's align_corners=False) to the same 2k-pixel larger or smaller side, then the centre cut
+    or OpenCV's replicated border."""
+    import cv2
+
+    size = images.shape[-1]
+    k = round(size * (factor - 1) / 2)
+    out = []
+    for image in images.permute(0, 2, 3, 1).numpy():
+        resized = cv2.resize(image, (size + 2 * k, size + 2 * k), interpolation=cv2.INTER_LINEAR)
+        if k > 0:
+            resized = resized[k:k + size, k:k + size]
+        elif k < 0:
+            resized = cv2.copyMakeBorder(resized, -k, -k, -k, -k, cv2.BORDER_REPLICATE)
+        out.append(resized)
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1, 1.25])
+def test_zoom_about_centre_matches_opencv(factor):
+    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    zoomed = zoom_about_centre(images, factor)
+    assert zoomed.shape == images.shape
+    torch.testing.assert_close(zoomed, _opencv_zoom(images, factor), atol=1e-4, rtol=0)
+    assert torch.equal(zoom_about_centre(images, 1.0), images)
+    assert not torch.allclose(zoomed, images, atol=1e-2)  # it does zoom: this check can fail
+
+
+def test_zoom_average_is_the_mean_of_the_six_views_outputs():
+    torch.manual_seed(4)
+    model = set_zoom_average(build_model(TINY).eval(), 0.1)
+    head = model.pose_head
+    head.set_angle_statistics(torch.tensor([5.0, 15.0, 25.0]), torch.tensor([-8.0, 2.0, 9.0]))
+    images = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        pose = encode_pose(model, images).pose
+        probs, offsets, angles = [], [], []
+        mirror = torch.remainder(-torch.arange(head.bins), head.bins)
+        mean, std = head.angle_mean[1], head.angle_std[1]
+        for factor in (1.0, 0.9, 1.1):
+            view = _opencv_zoom(images, factor) if factor != 1.0 else images
+            own = head(model.encode(view)[0])
+            flipped = head(model.encode(torch.flip(view, dims=[3]))[0])
+            probs += [torch.softmax(own.azimuth_logits, 1), torch.softmax(flipped.azimuth_logits, 1)[:, mirror]]
+            offsets += [own.azimuth_offset, -flipped.azimuth_offset[:, mirror]]
+            theta_back = (-(mean + std * flipped.angles_std[:, 1]) - mean) / std
+            angles += [own.angles_std, torch.stack([flipped.angles_std[:, 0], theta_back], 1)]
+        expected = head.decode(PoseLogits(torch.log(torch.stack(probs).mean(0) + 1e-12),
+                                          torch.stack(offsets).mean(0), torch.stack(angles).mean(0)))
+        plain = encode_pose(set_zoom_average(model, 0.0), images).pose
+    for got, want in zip(pose, expected):
+        torch.testing.assert_close(got, want, atol=2e-4, rtol=1e-4)
+    assert not torch.allclose(pose.azimuth, plain.azimuth)  # the zooms change the answer

@@ -79,7 +79,9 @@ def write_test_images(folder: Path) -> list[tuple[str, tuple[float, ...] | None]
         ("rgb_out_left.png", scene(5, 100, 140), (-30, 10, 60, 90)),       # partly outside
         ("rgb_out_corner.png", scene(6, 90, 120), (70, 50, 160, 130)),     # partly outside
         ("rgb_subpixel.png", scene(7, 150, 150), (10.25, 20.5, 110.75, 100.125)),
-        ("rgb_tiny_box.png", scene(8, 200, 200), (90, 90, 110, 105)),      # enlarging a box
+        # Enlarging a box. Not one inside a single ellipse: a crop of one colour has no pose,
+        # and runtimes break its ties between a and 360 - a differently.
+        ("rgb_tiny_box.png", scene(8, 200, 200), (60, 60, 80, 75)),
         ("rgb_tall.png", scene(9, 200, 60), (0, 0, 60, 200)),
         ("rgb_large.png", scene(10, 384, 512), None),
         ("rgb_edge.png", scene(11, 100, 100), (99, 99, 130, 130)),         # 1 px inside

@@ -1,7 +1,7 @@
 """`posenet-mlvae evaluate`: score checkpoints on a split of a grouped dataset.
 
     posenet-mlvae evaluate --checkpoint runs/demo/best.pt --data data/cars --split test \
-        [--out DIR] [--diagnostics] [--report] [--batch-size 256] [--device cpu|cuda]
+        [--out DIR] [--diagnostics] [--report] [--batch-size 256] [--device cpu|cuda] [--zoom-average Z]
 
 Writes DIR/metrics.json (MedErr, Acc@pi/6, Acc@pi/18, n, per category, mean over categories, the
 confidence's AUROC for errors > 30 deg and its risk-coverage table, and with --diagnostics the
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from posenet_mlvae.commands.options import add_device_argument, resolve_device
+from posenet_mlvae.commands.options import add_device_argument, add_zoom_average_argument, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", action="store_true", help="write report.md with figures")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_device_argument(parser, default="auto")
+    add_zoom_average_argument(parser)
     parser.add_argument("--train-split", default="train", choices=("train", "val", "test"),
                         help="split whose latents fit the probes (--diagnostics)")
     parser.add_argument("--max-probe-images", type=int, default=20_000,
@@ -134,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     config = EvalConfig(split=args.split, batch_size=args.batch_size, device=device,
                         diagnostics=args.diagnostics, report=args.report, train_split=args.train_split,
                         max_probe_images=args.max_probe_images, probe=args.probe, seed=args.seed,
-                        progress=not args.no_progress, onnx_model=args.onnx)
+                        progress=not args.no_progress, onnx_model=args.onnx,
+                        zoom_average=args.zoom_average)
     names = run_names(args.checkpoint)
     results: dict[str, dict] = {}
     out_dirs: dict[str, Path] = {}

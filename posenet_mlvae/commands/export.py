@@ -2,12 +2,14 @@
 
     posenet-mlvae export --checkpoint runs/demo/best.pt --out model.onnx [--fp16] [--opset N]
                          [--with-decoder] [--crop-mode pad|stretch] [--crop-margin M] [--web DIR]
+                         [--zoom-average Z]
 
 Prints the ONNX Runtime vs torch parity at batch 1 and N; exits 1 without writing the file when
 fp32 angles differ by more than 0.01 deg. The crop rule recorded in the metadata comes from the
 checkpoint (the rule its training data was cropped with; DEFAULT_CROP_RULE for checkpoints that
 do not record one); the flags override it. --web DIR also writes a static web page that runs
-the model in the browser (`export.web_page`).
+the model in the browser (`export.web_page`). --zoom-average bakes test-time zoom averaging
+into the graph (or, with 0, leaves it out), whatever the checkpoint's own setting.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from posenet_mlvae.commands.options import add_zoom_average_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parity-data", default="",
                         help="grouped dataset dir for the parity images (default: the "
                              "checkpoint's datasets when on disk, else drawn scenes)")
+    add_zoom_average_argument(parser)
     parser.add_argument("--web", metavar="DIR", default=None,
                         help="also write a self-contained web page running the model in the "
                              "browser (onnxruntime-web) to DIR; serve it with `python -m "
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
     options = ExportOptions(fp16=args.fp16, opset=args.opset, with_decoder=args.with_decoder,
                             crop_mode=args.crop_mode, crop_margin=args.crop_margin,
-                            parity_data=args.parity_data)
+                            parity_data=args.parity_data, zoom_average=args.zoom_average)
     try:
         result = export_checkpoint(args.checkpoint, args.out, options)
     except ParityError as error:

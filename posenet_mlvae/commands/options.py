@@ -1,4 +1,4 @@
-"""Options several subcommands share, each decided here once: --device and --workers."""
+"""Options several subcommands share, each decided here once: --device, --workers and --zoom-average."""
 
 from __future__ import annotations
 
@@ -41,3 +41,21 @@ def resolve_workers(requested: int | None) -> int:
     if requested < 1:
         raise ValueError(f"--workers {requested}: give 1 or more worker processes")
     return requested
+
+
+def zoom_fraction(text: str) -> float:
+    """argparse type of --zoom-average: a number in [0, 0.5)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 0.5) (0 = off; 0.1 zooms by 0.9 and 1.1)")
+    return value
+
+
+def add_zoom_average_argument(parser: argparse.ArgumentParser) -> None:
+    """--zoom-average Z: override the checkpoint's test-time zoom averaging (ModelConfig.zoom_average)."""
+    parser.add_argument("--zoom-average", type=zoom_fraction, default=None, metavar="Z",
+                        help="each pose also averages the image zoomed by 1 - Z and 1 + Z (0 = off; "
+                             "default: the checkpoint's own setting)")

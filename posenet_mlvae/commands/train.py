@@ -44,6 +44,9 @@ _OPTIONS = [
     ("--pose-input-norm", "model", "pose_input_norm", str,
      "the pose trunk's input normalisation: fixed (ImageNet statistics), image (each image's own mean "
      "and std) or channel (each channel's own)"),
+    ("--zoom-average", "model", "zoom_average", float,
+     "z > 0: at test time (validation, evaluation, the exported model) each pose also averages the image "
+     "zoomed by 1 - z and 1 + z (0 = off)"),
     ("--imagenet-weights", "model", "imagenet_weights", str, "local torchvision ResNet .pth (never downloaded)"),
     ("--steps", "train", "steps", int, "optimizer steps"),
     ("--epochs", "train", "epochs", int, "epochs (one pass over every image), when --steps is not given"),

@@ -32,7 +32,7 @@ from data_tools.image.preprocess import CropRule, to_model_input
 from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
 from eval.probes import PROBE_KINDS
-from posenet_mlvae.inference import encode_pose, pose_angles
+from posenet_mlvae.inference import encode_pose, pose_angles, set_zoom_average
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class EvalConfig:
     seed: int = 0
     progress: bool = True
     onnx_model: str = ""  # with diagnostics: also retrieval through this exported model (the app's path)
+    zoom_average: float | None = None  # test-time zoom averaging (ModelConfig.zoom_average); None = the model's
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -264,6 +265,7 @@ def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: s
 
     out_dir = Path(out_dir)
     model, checkpoint = load_checkpoint(checkpoint_path, map_location=config.device)
+    set_zoom_average(model, config.zoom_average)
     dataset = GroupedDataset(data_dir, split=config.split)
     if len(dataset) == 0:
         raise ValueError(f"{data_dir}: split {config.split!r} has no images; counts: {dataset.manifest.get('counts')}")
@@ -274,6 +276,7 @@ def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: s
     metrics = pose_metrics(test)
     metrics.update({"checkpoint": str(checkpoint_path), "data": str(data_dir), "split": config.split,
                     "variant": model.config.variant, "step": int(checkpoint.get("step", 0)),
+                    "zoom_average": model.config.zoom_average,
                     "crop_rule": {"data": dataset.manifest.get("crop_rule"), "model": checkpoint.get("crop_rule"),
                                   "note": crop_rule_note(data_dir, dataset.manifest, checkpoint)}})
     if config.diagnostics:

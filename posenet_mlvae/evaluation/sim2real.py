@@ -116,9 +116,10 @@ def format_figures(figures: dict[str, Any]) -> str:
 
 def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, category: str = "car",
                size: int | None = None, device: str = "cpu", workers: int = 1, batch_size: int = 256,
-               progress: bool = False, report=print) -> dict[str, Any]:
+               progress: bool = False, report=print, zoom_average: float | None = None) -> dict[str, Any]:
     """Crop (or reuse) `root`'s test objects of `category` by the checkpoint's rule, score them,
     write OUT/eval-<run>/sim2real.json and return the figures (see `sim2real_figures`).
+    `zoom_average`: EvalConfig's (None = the model's own).
 
     ValueError for a `size` other than the checkpoint's input size or an unusable tree.
     """
@@ -136,7 +137,7 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     eval_dir = out / f"eval-{run_name}"
     evaluation = evaluate_split(checkpoint, data_dir, eval_dir,
                                 EvalConfig(split="test", batch_size=batch_size, device=device,
-                                           progress=progress))
+                                           progress=progress, zoom_average=zoom_average))
     predictions = evaluation.predictions
     labelled = predictions.has_pose
     figures = sim2real_figures(predictions.errors_deg()[labelled], predictions.true[labelled, 0],
@@ -145,7 +146,8 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
         report(f"note: {evaluation.metrics['crop_rule']['note']}")
     result = {"checkpoint": str(checkpoint), "root": str(root), "category": category,
               "size": model_size, "crop_rule": rule.to_json(), "dataset": str(data_dir), "split": "test",
-              "step": evaluation.metrics["step"], **figures, "json": str(eval_dir / "sim2real.json")}
+              "step": evaluation.metrics["step"],
+              "zoom_average": evaluation.metrics["zoom_average"], **figures, "json": str(eval_dir / "sim2real.json")}
     atomic_write_json(eval_dir / "sim2real.json", result)
     return result
 

@@ -133,11 +133,15 @@ class PoseMLVAE(nn.Module):
         std = images.std(dim=dims, keepdim=True).clamp_min(STD_FLOOR)
         return (images - mean) / std
 
+    def _pose_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pose trunk's features (N, hidden) and the input normalised by the fixed statistics."""
+        normalised = (images - self.input_mean) / self.input_std
+        return self.encoder(self._pose_input(images, normalised)), normalised
+
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor],
                                                     Optional[torch.Tensor]]:
         """images (N, 3, H, W) in [0, 1] -> mu_obs, logvar_obs, mu_content, logvar_content."""
-        normalised = (images - self.input_mean) / self.input_std
-        features = self.encoder(self._pose_input(images, normalised))  # (N, hidden)
+        features, normalised = self._pose_features(images)  # (N, hidden)
         if self.content_head is None:  # "direct": a deterministic feature, no posterior
             mu_obs = self.obs_head(features)
             return mu_obs, torch.zeros_like(mu_obs), None, None
@@ -151,6 +155,12 @@ class PoseMLVAE(nn.Module):
         mu_c, logvar_c = self.content_head(content_features).chunk(2, dim=1)  # (N, D_c) each
         return (mu_obs, logvar_obs.clamp(LOGVAR_MIN, LOGVAR_MAX), mu_c,
                 logvar_c.clamp(LOGVAR_MIN, LOGVAR_MAX))
+
+    def encode_obs(self, images: torch.Tensor) -> torch.Tensor:
+        """images (N, 3, H, W) in [0, 1] -> mu_obs (N, D_obs) alone: `encode` without the content
+        encoder, for the pose's extra test-time views."""
+        mu_obs = self.obs_head(self._pose_features(images)[0])
+        return mu_obs if self.content_head is None else mu_obs.chunk(2, dim=1)[0]
 
     def forward(self, images: torch.Tensor, group_index: Optional[torch.Tensor] = None) -> ModelOutput:
         """images (B, 3, H, W) in [0, 1]; group_index (B,) any int64 labels (None: each image alone).

@@ -17,9 +17,10 @@ Representation, and why:
 - Confidence: the softmax probability mass of the chosen azimuth bin and its two neighbours,
   in [0, 1]: near 1 when the head is sure of the azimuth within +-22.5 deg, near 0.5 when it
   hesitates between front and rear.
-- Mirror averaging (`average_with_mirror`): the head's outputs for an image and for its
-  horizontal mirror, the mirror's mapped back by the flip rule (a, e, theta) -> (360 - a, e,
-  -theta), averaged (azimuth as probabilities). For a left-right symmetric object both are
+- Mirror averaging (`average_with_mirror`, a case of `average`): the head's outputs for an image
+  and for its horizontal mirror, the mirror's mapped back by the flip rule (a, e, theta) ->
+  (360 - a, e, -theta), averaged (azimuth as probabilities); `average` also takes other views,
+  such as the zoomed crops of ModelConfig.zoom_average. For a left-right symmetric object both are
   estimates of one pose; their average is more accurate, and the confidence of the average
   ranks errors far better off-domain (on photo-like crops a single view's softmax is sure of
   many front/rear flips; the mirror often disagrees).
@@ -29,7 +30,7 @@ All decode ops (argmax, gather, softmax, sin/cos) export to ONNX.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -83,20 +84,32 @@ class PoseHead(nn.Module):
         return PoseLogits(self.azimuth_logits(h), self.azimuth_offset(h), self.angles(h))
 
     def average_with_mirror(self, logits: PoseLogits, mirrored: PoseLogits) -> PoseLogits:
-        """The outputs for images averaged with those for their horizontal mirrors, the mirror's
-        mapped back by the flip rule: bin k <-> bin -k with its offset negated, elevation kept,
-        theta negated. Azimuth bins are averaged as probabilities (returned as log-probabilities,
-        which `decode` treats like logits)."""
-        mirror_bins = torch.remainder(-torch.arange(self.bins, device=logits.azimuth_logits.device), self.bins)
-        probs = torch.softmax(logits.azimuth_logits.float(), dim=1)
-        probs_mirror = torch.softmax(mirrored.azimuth_logits.float(), dim=1)[:, mirror_bins]
-        offset = 0.5 * (logits.azimuth_offset.float() - mirrored.azimuth_offset.float()[:, mirror_bins])
-        # theta -> -theta in standardised units: x' = (-(mean + std x) - mean) / std
+        """The outputs for images averaged with those for their horizontal mirrors (`average`)."""
+        return self.average([logits, mirrored], [False, True])
+
+    def average(self, outputs: Sequence[PoseLogits], mirrored: Sequence[bool]) -> PoseLogits:
+        """The outputs for several test-time views of the same images averaged into one: azimuth
+        bins as probabilities (returned as log-probabilities, which `decode` treats like logits),
+        offsets and standardised angles as means. The outputs of a horizontally mirrored view
+        (`mirrored[i]`) are first mapped back by the flip rule: bin k <-> bin -k with its offset
+        negated, elevation kept, theta negated."""
+        device = outputs[0].azimuth_logits.device
+        mirror_bins = torch.remainder(-torch.arange(self.bins, device=device), self.bins)
         mean, std = self.angle_mean[1], self.angle_std[1]
-        mirror_angles = mirrored.angles_std.float()
-        theta_back = (-(mean + std * mirror_angles[:, 1]) - mean) / std
-        angles = 0.5 * (logits.angles_std.float() + torch.stack([mirror_angles[:, 0], theta_back], dim=1))
-        return PoseLogits(torch.log(0.5 * (probs + probs_mirror) + 1e-12), offset, angles)
+        probs, offsets, angles = [], [], []
+        for output, flipped in zip(outputs, mirrored, strict=True):
+            view_probs = torch.softmax(output.azimuth_logits.float(), dim=1)
+            view_offset, view_angles = output.azimuth_offset.float(), output.angles_std.float()
+            if flipped:
+                view_probs, view_offset = view_probs[:, mirror_bins], -view_offset[:, mirror_bins]
+                # theta -> -theta in standardised units: x' = (-(mean + std x) - mean) / std
+                theta_back = (-(mean + std * view_angles[:, 1]) - mean) / std
+                view_angles = torch.stack([view_angles[:, 0], theta_back], dim=1)
+            probs.append(view_probs)
+            offsets.append(view_offset)
+            angles.append(view_angles)
+        views = float(len(probs))
+        return PoseLogits(torch.log(sum(probs) / views + 1e-12), sum(offsets) / views, sum(angles) / views)
 
     def decode(self, logits: PoseLogits) -> PoseDecoded:
         """Angles in degrees, the rotation matrix and the confidence from the raw outputs."""

@@ -17,7 +17,7 @@ import torch
 from eval.metrics import summarize, viewpoint_errors_deg
 from posenet_mlvae.training.data import SplitData, make_batch
 from posenet_mlvae.training.distributed import all_gather_objects
-from posenet_mlvae.inference import decode_pose, pose_angles, uses_mirror_average
+from posenet_mlvae.inference import decode_pose, pose_angles, averaged_view_latents
 from posenet_mlvae.network.losses import mlvae_loss
 
 
@@ -61,8 +61,8 @@ def validate(model: torch.nn.Module, data: SplitData, device: torch.device, loss
         labelled = batch.has_pose.cpu().numpy()
         pose_sum += float(terms.pose) * int(labelled.sum())
         pose_n += int(labelled.sum())
-        mirrored = model.encode(torch.flip(batch.images, dims=[3]))[0] if uses_mirror_average(model) else None
-        pred = pose_angles(decode_pose(model, output.mu_obs, mirrored)).double().cpu().numpy()  # (B, 3)
+        extra_views = averaged_view_latents(model, batch.images)
+        pred = pose_angles(decode_pose(model, output.mu_obs, extra_views)).double().cpu().numpy()  # (B, 3)
         err = viewpoint_errors_deg(*pred.T, batch.azimuth.cpu().numpy(), batch.elevation.cpu().numpy(),
                                    batch.theta.cpu().numpy())
         errors.append(np.asarray(err)[labelled])

@@ -1,7 +1,7 @@
 """`posenet-mlvae bench sim2real`: score a checkpoint on a PASCAL3D+-format tree, failures laid bare.
 
     posenet-mlvae bench sim2real --root ../shared/sim2real_dev --checkpoint runs/demo/run/best.pt \
-        [--category car] [--size N] [--out DIR]
+        [--category car] [--size N] [--out DIR] [--zoom-average Z]
 
 The ordinary path, end to end: the tree is cropped into a grouped dataset by the library code of
 `posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from posenet_mlvae.commands.options import add_device_argument, add_workers_argument
+from posenet_mlvae.commands.options import add_device_argument, add_workers_argument, add_zoom_average_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_workers_argument(parser, "processes for indexing and cropping")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_device_argument(parser)
+    add_zoom_average_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "sim2real"
     figures = score_tree(args.checkpoint, args.root, out, category=args.category, size=args.size,
                          device=resolve_device(args.device), workers=resolve_workers(args.workers),
-                         batch_size=args.batch_size, progress=not args.no_progress)
+                         batch_size=args.batch_size, progress=not args.no_progress,
+                         zoom_average=args.zoom_average)
     print(f"{args.checkpoint} on {args.root} ({args.category}, split test):")
     print(format_figures(figures))
     print(f"wrote {figures['json']} (runner output: metrics.json, predictions.csv)")
