@@ -118,6 +118,21 @@ def test_two_batches_give_the_pooled_result(tiny):
     assert len(pooled) == 30 and pose_metrics(pooled)["n"] == 30
 
 
+def test_latents_without_the_pose_are_the_same_latents(tiny):
+    """The probes' latents skip the pose's test-time views (with_pose=False): same latents, no pose."""
+    import copy
+
+    from posenet_mlvae.inference import set_zoom_average
+
+    model = set_zoom_average(copy.deepcopy(tiny["model"]), 0.1)
+    dataset = GroupedDataset(tiny["root"], split="train")
+    full, latents = predict(model, dataset), predict(model, dataset, with_pose=False)
+    for name in ("mu_obs", "logvar_obs", "mu_content", "logvar_content"):
+        np.testing.assert_array_equal(getattr(latents, name), getattr(full, name))
+    assert np.isnan(latents.pred).all() and np.isnan(latents.confidence).all()
+    assert np.isfinite(full.pred).all()
+
+
 def test_cli_over_several_batches_equals_a_hand_run_of_each_image(tiny, tmp_path, capsys):
     """30 images in batches of 7 (the last holds 2): every batch counts, none twice."""
     out = tmp_path / "eval"

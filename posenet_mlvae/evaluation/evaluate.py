@@ -32,7 +32,7 @@ from data_tools.image.preprocess import CropRule, to_model_input
 from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
 from eval.probes import PROBE_KINDS
-from posenet_mlvae.inference import encode_pose, pose_angles, set_zoom_average
+from posenet_mlvae.inference import EncodedPose, encode_pose, pose_angles, set_zoom_average
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,11 @@ class Predictions:
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | None = None,
             batch_size: int = 256, device: str = "cpu", progress: bool = False,
-            desc: str = "evaluate") -> Predictions:
-    """Run `model` (a PoseMLVAE in eval mode) over `rows` of `dataset` (default all), batched."""
+            desc: str = "evaluate", with_pose: bool = True) -> Predictions:
+    """Run `model` (a PoseMLVAE in eval mode) over `rows` of `dataset` (default all), batched.
+
+    with_pose=False: the latents only (for the probes), without the pose's test-time views;
+    `pred` and `confidence` are then NaN."""
     from tqdm import tqdm
 
     rows = np.arange(len(dataset)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -116,8 +119,13 @@ def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | 
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", disable=not progress):
         batch_rows = rows[start : start + batch_size]
         images = torch.from_numpy(to_model_input(dataset.images(batch_rows))).to(device)  # (B, 3, H, W)
-        encoded = encode_pose(model, images)
-        values = {"pred": pose_angles(encoded.pose), "confidence": encoded.pose.confidence,
+        if with_pose:
+            encoded = encode_pose(model, images)
+            pred, confidence = pose_angles(encoded.pose), encoded.pose.confidence
+        else:
+            encoded = EncodedPose(None, *model.encode(images))
+            pred, confidence = torch.full((len(images), 3), float("nan")), torch.full((len(images),), float("nan"))
+        values = {"pred": pred, "confidence": confidence,
                   "mu_obs": encoded.mu_obs, "logvar_obs": encoded.logvar_obs, "mu_content": encoded.mu_content,
                   "logvar_content": encoded.logvar_content}
         for name in names:
@@ -285,7 +293,7 @@ def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: s
         if len(train_dataset):
             rows = probe_subset(train_dataset, config.max_probe_images, config.seed)
             train = predict(model, train_dataset, rows, batch_size=config.batch_size, device=config.device,
-                            progress=config.progress, desc=f"latents {config.train_split}")
+                            progress=config.progress, desc=f"latents {config.train_split}", with_pose=False)
         metrics["diagnostics"] = diagnostics(test, train, dataset, probe=config.probe, seed=config.seed)
         if config.onnx_model and test.mu_content is not None:
             from posenet_mlvae.evaluation.runtime_retrieval import runtime_retrieval
