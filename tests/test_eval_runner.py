@@ -253,7 +253,7 @@ def test_one_decode_for_evaluation_validation_and_export(tiny, zoom):
     assert scores["acc_pi_6"] == pytest.approx(np.mean(errors <= 30.0))
 
 
-def test_cli_zoom_average_overrides_the_checkpoint_and_is_recorded(tiny, tmp_path):
+def test_cli_zoom_average_overrides_the_checkpoint_and_is_recorded(tiny, tmp_path, capsys):
     import copy
 
     from posenet_mlvae.inference import set_zoom_average
@@ -266,6 +266,7 @@ def test_cli_zoom_average_overrides_the_checkpoint_and_is_recorded(tiny, tmp_pat
         expected = predict(set_zoom_average(copy.deepcopy(tiny["model"]), zoom), dataset)
         assert metrics["zoom_average"] == zoom
         assert metrics["med_err_deg"] == pytest.approx(pose_metrics(expected)["med_err_deg"], abs=1e-3)
+        assert ("zoom average 0.15" in capsys.readouterr().out) == (zoom > 0)
     zoomed = json.loads((tmp_path / "eval-0.15" / "metrics.json").read_text())
     plain = json.loads((tmp_path / "eval-0.0" / "metrics.json").read_text())
     assert zoomed["confidence"] != plain["confidence"]  # the flag reached the model

@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {error}")
             continue
         results[name], out_dirs[name] = metrics, out_dir
-        print(format_table(metrics, title=f"{name} ({metrics['variant']}) on {args.split}: {out_dir}"))
+        zooms = f", zoom average {metrics['zoom_average']:g}" if metrics["zoom_average"] else ""
+        print(format_table(metrics, title=f"{name} ({metrics['variant']}{zooms}) on {args.split}: {out_dir}"))
         print_confidence(metrics.get("confidence", {}))
         if metrics["crop_rule"]["note"]:
             print(f"note: {metrics['crop_rule']['note']}")
