@@ -55,12 +55,12 @@ class ModelConfig:
         averages the image zoomed about its centre by 1 - z and 1 + z (with their mirrors when
         mirror_average), as views of the same object framed a little differently
         (posenet_mlvae.inference.averaged_views); 0 = off. 0.1 is the default: on the same
-        checkpoints it lowered the sim2real_dev MedErr of each of the four car models tried (the
-        demo's at seed 0: 6.32 -> 6.14 deg, 88.4 -> 90.6 %; 3000-step runs at seeds 1 / 2: 6.89 ->
-        6.80 and 7.21 -> 6.54 deg) and the chair demo's unseen-render MedErr (5.66 -> 5.44 deg),
-        keeping the car renders' (3.71 -> 3.73, 4.34 -> 4.27, 4.42 -> 4.39 deg). It runs the
-        encoder on six views instead of two: ONNX Runtime's CPU latency at batch 1 goes from 0.7 to
-        1.35 ms. Stored configs without the field keep 0; `evaluate`, `bench sim2real` and
+        checkpoints (six car models: demos and 3000-step runs at several seeds) it lowered the
+        sim2real_dev MedErr by 0.26 deg on average (five of six lower, by 0.09-0.67 deg; one 0.15
+        deg higher), raised its Acc@pi/18 for all six (by 1.3-5.6 points) and left the front/rear
+        flips where they were; the car renders' MedErr fell by 0.08 deg on average and the chair
+        demos' by 0.19 and 0.22 deg (README, model section). It runs the encoder on six views
+        instead of two: ONNX Runtime's CPU latency at batch 1 goes from 0.7 to 1.35 ms. Stored configs without the field keep 0; `evaluate`, `bench sim2real` and
         `export` take --zoom-average to override any checkpoint's.
     recon_downsample: the decoder reconstructs the image area-downsampled by this factor (a power
         of two; 1 = full size; image_size / factor >= 16), and the likelihood is that of the
