@@ -60,8 +60,9 @@ class ModelConfig:
         deg higher), raised its Acc@pi/18 for all six (by 1.3-5.6 points) and left the front/rear
         flips where they were; the car renders' MedErr fell by 0.08 deg on average and the chair
         demos' by 0.19 and 0.22 deg (README, model section). It runs the encoder on six views
-        instead of two: ONNX Runtime's CPU latency at batch 1 goes from 0.7 to 1.35 ms. Stored configs without the field keep 0; `evaluate`, `bench sim2real` and
-        `export` take --zoom-average to override any checkpoint's.
+        instead of two: ONNX Runtime's CPU latency at batch 1 goes from 0.7 to 1.35 ms. Stored
+        configs without the field keep 0; `evaluate`, `bench sim2real` and `export` take
+        --zoom-average to override any checkpoint's.
     recon_downsample: the decoder reconstructs the image area-downsampled by this factor (a power
         of two; 1 = full size; image_size / factor >= 16), and the likelihood is that of the
         downsampled image (losses.reconstruction_sse). 2 (64 px images: a 32 px reconstruction)

@@ -77,9 +77,10 @@ def uses_mirror_average(model: PoseMLVAE) -> bool:
 
 
 def zoom_about_centre(images: torch.Tensor, factor: float) -> torch.Tensor:
-    """images (N, C, H, W) magnified by `factor` about their centre, same size: resized (bilinear)
-    to H + 2k, W + 2k pixels, k = round(H (factor - 1) / 2), then cut to the centre (factor > 1)
-    or padded by repeating the border pixels (factor < 1). Exports to ONNX Resize, Slice and Pad."""
+    """Square images (N, C, S, S) magnified by `factor` about their centre, same size: resized
+    (bilinear) to S + 2k pixels a side, k = round(S (factor - 1) / 2), then cut to the centre
+    (factor > 1) or padded by repeating the border pixels (factor < 1). Exports to ONNX Resize,
+    Slice and Pad."""
     height, width = int(images.shape[-2]), int(images.shape[-1])
     k = round(height * (factor - 1.0) / 2.0)
     if k == 0:
