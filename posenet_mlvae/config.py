@@ -19,6 +19,8 @@ VARIANTS = ("mlvae", "vae", "direct")
 DECODE_FROM = ("group", "others")
 BACKBONES = ("conv", "resnet18", "resnet34")
 POSE_INPUT_NORMS = ("fixed", "image", "channel")
+#: ModelConfig.zoom_average must lie in [0, MAX_ZOOM_AVERAGE).
+MAX_ZOOM_AVERAGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ class ModelConfig:
                              f"{working_image_sizes(self)}")
         if self.azimuth_bins < 4:
             raise ValueError(f"ModelConfig.azimuth_bins={self.azimuth_bins} must be >= 4")
-        if not 0.0 <= self.zoom_average < 0.5:
-            raise ValueError(f"ModelConfig.zoom_average={self.zoom_average} must be in [0, 0.5) (0 = off)")
+        if not 0.0 <= self.zoom_average < MAX_ZOOM_AVERAGE:
+            raise ValueError(f"ModelConfig.zoom_average={self.zoom_average} must be in [0, {MAX_ZOOM_AVERAGE}) (0 = off)")
         if self.content_downsample not in (1, 2):
             raise ValueError(f"ModelConfig.content_downsample={self.content_downsample} must be 1 or 2")
         factor = self.recon_downsample

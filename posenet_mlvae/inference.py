@@ -96,8 +96,8 @@ def averaged_views(model: PoseMLVAE, images: torch.Tensor) -> list[tuple[torch.T
     """The views of `images` a pose averages besides the images themselves, as (views, mirrored):
     the horizontal mirror (`uses_mirror_average`), and with ModelConfig.zoom_average = z > 0 the
     images zoomed by 1 - z and 1 + z (`zoom_about_centre`), each with its mirror too."""
-    config = getattr(model, "config", None)
-    zoom = float(getattr(config, "zoom_average", 0.0) or 0.0)
+    config = getattr(model, "config", None)  # stand-in modules in tests may have none
+    zoom = config.zoom_average if config is not None else 0.0
     factors = (1.0 - zoom, 1.0 + zoom) if zoom > 0 else ()
     extra = [(zoom_about_centre(images, f), False) for f in factors]
     if uses_mirror_average(model):

@@ -44,13 +44,16 @@ def resolve_workers(requested: int | None) -> int:
 
 
 def zoom_fraction(text: str) -> float:
-    """argparse type of --zoom-average: a number in [0, 0.5)."""
+    """argparse type of --zoom-average: a number in ModelConfig's range, [0, MAX_ZOOM_AVERAGE)."""
+    from posenet_mlvae.config import MAX_ZOOM_AVERAGE
+
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0.0 <= value < 0.5:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 0.5) (0 = off; 0.1 zooms by 0.9 and 1.1)")
+    if not 0.0 <= value < MAX_ZOOM_AVERAGE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, {MAX_ZOOM_AVERAGE}) "
+                                         "(0 = off; 0.1 zooms by 0.9 and 1.1)")
     return value
 
 

@@ -32,7 +32,7 @@ from data_tools.image.preprocess import CropRule, to_model_input
 from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
 from eval.probes import PROBE_KINDS
-from posenet_mlvae.inference import EncodedPose, encode_pose, pose_angles, set_zoom_average
+from posenet_mlvae.inference import encode_pose, pose_angles, set_zoom_average
 
 
 @dataclass(frozen=True)
@@ -121,13 +121,12 @@ def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | 
         images = torch.from_numpy(to_model_input(dataset.images(batch_rows))).to(device)  # (B, 3, H, W)
         if with_pose:
             encoded = encode_pose(model, images)
-            pred, confidence = pose_angles(encoded.pose), encoded.pose.confidence
+            pred, confidence, latents = pose_angles(encoded.pose), encoded.pose.confidence, encoded[1:]
         else:
-            encoded = EncodedPose(None, *model.encode(images))
+            latents = model.encode(images)
             pred, confidence = torch.full((len(images), 3), float("nan")), torch.full((len(images),), float("nan"))
         values = {"pred": pred, "confidence": confidence,
-                  "mu_obs": encoded.mu_obs, "logvar_obs": encoded.logvar_obs, "mu_content": encoded.mu_content,
-                  "logvar_content": encoded.logvar_content}
+                  **dict(zip(("mu_obs", "logvar_obs", "mu_content", "logvar_content"), latents))}
         for name in names:
             batches[name].append(values[name].double().cpu().numpy())
     joined = {name: np.concatenate(batches[name]) if batches[name] else np.zeros((0, *widths[name]))
