@@ -104,16 +104,21 @@ def diagnostics_markdown(diagnostics: Mapping[str, Any]) -> str:
         parts.append("")
     retrieval = diagnostics.get("retrieval", {})
     runtime = diagnostics.get("retrieval_runtime", {}).get("by_views", {})
+    enrolled = diagnostics.get("retrieval_enrolled", {})
     if retrieval:
-        parts += ["### Identity retrieval from the group latent (unseen instances)", ""]
+        parts += ["### Identity retrieval from the group latent (unseen instances)", "",
+                  "Each query accumulates k views (product of Gaussians) and is matched to the nearest "
+                  "gallery code: one view per instance, or (enrolled) the product of k other views."]
         if runtime:
             parts += ["The runtime column encodes the views with the exported ONNX model (ONNX Runtime) "
-                      "and multiplies their content posteriors as `PoseEstimator.predict_group` does.", ""]
-        parts += ["| views accumulated | top-1 | " + ("top-1 through ONNX Runtime | " if runtime else "")
-                  + "chance | instances |", "|---:|---:|" + ("---:|" if runtime else "") + "---:|---:|"]
+                      "and multiplies their content posteriors as `PoseEstimator.predict_group` does."]
+        parts += ["", "| views accumulated | top-1 | " + ("top-1 through ONNX Runtime | " if runtime else "")
+                  + ("top-1, gallery enrolled from k views | " if enrolled else "") + "chance | instances |",
+                  "|---:|---:|" + ("---:|" if runtime else "") + ("---:|" if enrolled else "") + "---:|---:|"]
         for k, block in retrieval.items():
             through = f"{_fmt(runtime.get(k, {}).get('top1'))} | " if runtime else ""
-            parts.append(f"| {k} | {_fmt(block.get('top1'))} | {through}{_fmt(block.get('chance'))} | "
+            enrolled_top1 = f"{_fmt(enrolled.get(k, {}).get('top1'))} | " if enrolled else ""
+            parts.append(f"| {k} | {_fmt(block.get('top1'))} | {through}{enrolled_top1}{_fmt(block.get('chance'))} | "
                          f"{block.get('n_instances', block.get('reason', ''))} |")
         parts.append("")
     grid = diagnostics.get("grid_scores")

@@ -14,6 +14,11 @@ identifies the instance better. Protocol, for each group size k in (1, 2, 4, 8):
    same instance. Chance is 1 / (number of gallery instances).
 
 Steps 1-3 are repeated `n_repeats` times with fresh permutations and the accuracies averaged.
+
+With `gallery="enrolled"` each instance is enrolled from k views too (its first k views, product
+of Gaussians as for the query; the next k form the query): an app that registers each object from
+several views. With a one-view gallery, a query of many views is still matched against single,
+noisy gallery codes, which bounds what accumulating the query can show.
 Everything is vectorised: queries are gathered as (Q, k, D) arrays and distances computed in
 blocks, no loop per instance.
 """
@@ -27,6 +32,8 @@ import numpy as np
 from data_tools.gaussians import product_of_gaussians
 
 DEFAULT_GROUP_SIZES = (1, 2, 4, 8)
+#: Gallery protocols: one view per instance, or as many views as the query (`retrieval_top1`).
+GALLERIES = ("one", "enrolled")
 
 
 def accumulate_views(mu: np.ndarray, logvar: np.ndarray | None = None) -> np.ndarray:
@@ -40,6 +47,11 @@ def accumulate_views(mu: np.ndarray, logvar: np.ndarray | None = None) -> np.nda
     if logvar is None:
         return mu.mean(axis=1)
     return product_of_gaussians(mu, logvar, axis=1)[0]
+
+
+def _codes(mu: np.ndarray, logvar: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """(G, D) codes of the (G, k) `rows`, each accumulated over its k views (`accumulate_views`)."""
+    return accumulate_views(mu[rows], None if logvar is None else np.asarray(logvar)[rows])
 
 
 def _nearest_gallery(queries: np.ndarray, gallery: np.ndarray, block: int = 2048) -> np.ndarray:
@@ -72,6 +84,7 @@ def retrieval_top1(
     group_sizes: Sequence[int] = DEFAULT_GROUP_SIZES,
     n_repeats: int = 10,
     seed: int = 0,
+    gallery: str = "one",
 ) -> dict[str, Any]:
     """Top-1 identity retrieval among unseen instances for several numbers of accumulated views.
 
@@ -83,11 +96,13 @@ def retrieval_top1(
         group_sizes: numbers k of views accumulated into a query.
         n_repeats: random permutations averaged.
         seed: seeds the permutations.
+        gallery: "one" (each instance's gallery code is one view) or "enrolled" (the product of k
+            views, k as for the query).
 
     Returns:
-        {"k": {"top1": accuracy, "chance": 1 / n_instances, "n_instances": int, "n_repeats": int},
-        ...} keyed by str(k). A k for which fewer than 2 instances have k + 1 views gets
-        {"top1": None, "reason": ...}.
+        {"k": {"top1": accuracy, "chance": 1 / n_instances, "n_instances": int, "n_repeats": int,
+        "gallery_views": int}, ...} keyed by str(k). A k for which fewer than 2 instances have
+        enough views (k + 1, or 2k enrolled) gets {"top1": None, "reason": ...}.
     """
     mu = np.asarray(mu, dtype=np.float64)
     groups = np.asarray(groups)
@@ -97,6 +112,8 @@ def retrieval_top1(
         )
     if logvar is not None and np.shape(logvar) != mu.shape:
         raise ValueError(f"logvar must have mu's shape {mu.shape}, got {np.shape(logvar)}")
+    if gallery not in GALLERIES:
+        raise ValueError(f"gallery={gallery!r}; choose one of {GALLERIES}")
     if any(int(k) < 1 for k in group_sizes):
         raise ValueError(f"group sizes must be >= 1, got {list(group_sizes)}")
     rng = np.random.default_rng(seed)
@@ -106,16 +123,16 @@ def retrieval_top1(
     for _ in range(n_repeats):
         order, group_start, group_count = _permute_within_groups(groups, rng)
         for k in correct:
-            eligible = group_count >= k + 1
+            gallery_k = 1 if gallery == "one" else k
+            eligible = group_count >= k + gallery_k
             if eligible.sum() < 2:
                 continue
             start = group_start[eligible]  # (G,)
-            gallery_rows = order[start]  # (G,) first view of each eligible instance
-            query_rows = order[start[:, None] + 1 + np.arange(k)[None, :]]  # (G, k)
-            queries = accumulate_views(
-                mu[query_rows], None if logvar is None else np.asarray(logvar)[query_rows]
-            )  # (G, D)
-            nearest = _nearest_gallery(queries, mu[gallery_rows])
+            gallery_rows = order[start[:, None] + np.arange(gallery_k)[None, :]]  # (G, gallery_k)
+            query_rows = order[start[:, None] + gallery_k + np.arange(k)[None, :]]  # (G, k)
+            queries = _codes(mu, logvar, query_rows)  # (G, D)
+            gallery_codes = mu[gallery_rows[:, 0]] if gallery_k == 1 else _codes(mu, logvar, gallery_rows)
+            nearest = _nearest_gallery(queries, gallery_codes)
             correct[k] += int((nearest == np.arange(len(start))).sum())
             totals[k] += len(start)
             instances[k] = len(start)
@@ -124,7 +141,7 @@ def retrieval_top1(
         if totals[k] == 0:
             result[str(k)] = {
                 "top1": None,
-                "reason": f"fewer than 2 instances have {k + 1} or more views",
+                "reason": f"fewer than 2 instances have {k + (1 if gallery == 'one' else k)} or more views",
             }
         else:
             result[str(k)] = {
@@ -132,5 +149,6 @@ def retrieval_top1(
                 "chance": 1.0 / instances[k],
                 "n_instances": instances[k],
                 "n_repeats": n_repeats,
+                "gallery_views": 1 if gallery == "one" else k,
             }
     return result

@@ -190,6 +190,9 @@ def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None,
                      _fmt(None if top1 is None else 100 * top1, ".1f", " %")
                      + ("" if chance is None else f" (chance {100 * chance:.1f} %)")
                      + ("" if through is None else f"; ONNX Runtime {100 * through:.1f} %"), target))
+    enrolled = diagnostics.get("retrieval_enrolled", {}).get("8", {}).get("top1")
+    rows.append(("identity top-1, 8 views, gallery enrolled from 8 views",
+                 _fmt(None if enrolled is None else 100 * enrolled, ".1f", " %"), ""))
     rows.append(("pose from group latent (probe MedErr)", _fmt(group_probe.get("med_err_deg"), ".1f", " deg")
                  + (f" (chance {group_probe['chance']['med_err_deg']:.1f})" if "chance" in group_probe else ""),
                  ">= 45 deg"))

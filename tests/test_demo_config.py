@@ -35,3 +35,18 @@ def test_the_old_default_build_is_reproduced_by_its_training_count():
 def test_the_demo_refuses_a_plan_too_small_to_score(args, message, capsys, tmp_path):
     assert main(["demo", "--out", str(tmp_path / "demo"), *args]) == 2
     assert message in capsys.readouterr().out
+
+
+def test_the_summary_shows_identity_from_one_view_galleries_and_from_enrolled_ones():
+    from posenet_mlvae.demo import summary_table
+
+    metrics = {"med_err_deg": 3.6, "acc_pi_6": 0.97, "acc_pi_18": 0.88, "diagnostics": {
+        "retrieval": {"1": {"top1": 0.347, "chance": 1 / 72}, "8": {"top1": 0.486, "chance": 1 / 72}},
+        "retrieval_enrolled": {"8": {"top1": 0.812}}}}
+    rows = {name: (value, target) for name, value, target in summary_table(metrics, None, None)}
+    assert rows["identity top-1 from group latent, 1 view"] == ("34.7 % (chance 1.4 %)", ">= 50 %")
+    assert rows["identity top-1 from group latent, 8 views"] == ("48.6 % (chance 1.4 %)", ">= 80 %")
+    assert rows["identity top-1, 8 views, gallery enrolled from 8 views"] == ("81.2 %", "")
+    del metrics["diagnostics"]["retrieval_enrolled"]
+    rows = {name: value for name, value, _ in summary_table(metrics, None, None)}
+    assert rows["identity top-1, 8 views, gallery enrolled from 8 views"] == "n/a"

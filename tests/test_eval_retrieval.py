@@ -64,3 +64,31 @@ def test_bad_shapes_raise():
         retrieval_top1(np.zeros((4, 2)), np.zeros(3))
     with pytest.raises(ValueError, match="logvar"):
         retrieval_top1(np.zeros((4, 2)), np.zeros(4), logvar=np.zeros((4, 3)))
+
+
+def test_an_enrolled_gallery_lifts_many_view_queries_of_a_noisy_code():
+    groups = _groups(50, 20)
+    rng = np.random.default_rng(5)
+    mu = rng.normal(size=(50, 8))[groups] + 1.5 * rng.normal(size=(len(groups), 8))
+    one = retrieval_top1(mu, groups, n_repeats=20)
+    enrolled = retrieval_top1(mu, groups, n_repeats=20, gallery="enrolled")
+    # k = 1: the same protocol (one view each side), so the same accuracy up to the draws.
+    assert abs(enrolled["1"]["top1"] - one["1"]["top1"]) < 0.05
+    # k = 8: both sides average the noise away, so far more than a one-view gallery allows.
+    assert enrolled["8"]["top1"] > one["8"]["top1"] + 0.2
+    assert enrolled["8"]["gallery_views"] == 8 and one["8"]["gallery_views"] == 1
+
+
+def test_an_enrolled_gallery_needs_twice_the_views():
+    # Two instances, 2 views each: k = 1 enrols one view and queries the other, whichever way
+    # round, and each query's nearest gallery code is its own instance's.
+    groups = np.array([0, 0, 1, 1])
+    mu = np.array([[0.0], [0.1], [5.0], [5.1]])
+    assert retrieval_top1(mu, groups, group_sizes=(1,), gallery="enrolled")["1"]["top1"] == 1.0
+    # k = 2 needs 4 views per instance: reported, not scored.
+    assert retrieval_top1(mu, groups, group_sizes=(2,), gallery="enrolled")["2"]["top1"] is None
+
+
+def test_unknown_gallery_is_refused():
+    with pytest.raises(ValueError, match="gallery"):
+        retrieval_top1(np.zeros((4, 2)), np.zeros(4), gallery="all")

@@ -164,8 +164,12 @@ def test_cli_writes_diagnostics_and_report(tiny, tmp_path):
     diagnostics = json.loads((out / "metrics.json").read_text())["diagnostics"]
     assert set(diagnostics["probes"]) == {"obs", "group"}
     assert diagnostics["retrieval"]["8"]["n_instances"] == 3  # test groups 5, 6, 7
+    # An enrolled gallery takes k views more: 10 views per instance allow k = 4, not 8.
+    assert diagnostics["retrieval_enrolled"]["4"]["gallery_views"] == 4
+    assert diagnostics["retrieval_enrolled"]["8"]["top1"] is None
     assert 0.0 <= diagnostics["grid_scores"]["factor_vae"]["eval_accuracy"] <= 1.0
     report = (out / "report.md").read_text()
+    assert "gallery enrolled from k views" in report
     for name in ("swap_grid.png", "obs_latent_traversals.png", "worst_predictions.png", "risk_coverage.png"):
         assert (out / name).is_file() and f"({name})" in report
     assert "## Confidence" in report

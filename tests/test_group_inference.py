@@ -124,3 +124,8 @@ def test_retrieval_through_the_runtime_equals_the_torch_diagnostic(exported, tmp
     for k in ("1", "2", "4"):
         assert through["by_views"][k]["top1"] == pytest.approx(reference[k]["top1"], abs=0.02)
         assert through["by_views"][k]["n_instances"] == 10
+    enrolled = retrieval_top1(mu.numpy(), dataset.records["group"], logvar=logvar.numpy(), seed=4,
+                              gallery="enrolled")
+    for k in ("1", "2"):  # 5 views: a gallery of k views and a query of k
+        assert through["by_views_enrolled"][k]["top1"] == pytest.approx(enrolled[k]["top1"], abs=0.02)
+    assert through["by_views_enrolled"]["4"]["top1"] is None

@@ -112,11 +112,14 @@ def print_diagnostics(diagnostics: dict) -> None:
         print(f"  probe {latent:<6} MedErr {probe['med_err_deg']:.1f} deg "
               f"(chance {probe['chance']['med_err_deg']:.1f})")
     runtime = diagnostics.get("retrieval_runtime", {}).get("by_views", {})
+    enrolled = diagnostics.get("retrieval_enrolled", {})
     for k, block in diagnostics.get("retrieval", {}).items():
         if block.get("top1") is not None:
             through = runtime.get(k, {}).get("top1")
+            against = enrolled.get(k, {}).get("top1")
             print(f"  retrieval k={k:<2} top-1 {block['top1']:.3f} (chance {block['chance']:.3f})"
-                  + ("" if through is None else f"; through ONNX Runtime {through:.3f}"))
+                  + ("" if through is None else f"; through ONNX Runtime {through:.3f}")
+                  + ("" if against is None else f"; gallery enrolled from {k} views {against:.3f}"))
     grid = diagnostics.get("grid_scores")
     if grid:
         fov = grid["fov_regression"]

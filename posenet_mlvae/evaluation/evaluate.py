@@ -223,6 +223,8 @@ def diagnostics(test: Predictions, train: Predictions | None, test_dataset: Grou
         result["probes_skipped"] = "needs labelled images in both the train and the evaluated split"
     if test.mu_content is not None:
         result["retrieval"] = retrieval_top1(test.mu_content, test.group, logvar=test.logvar_content, seed=seed)
+        result["retrieval_enrolled"] = retrieval_top1(test.mu_content, test.group, logvar=test.logvar_content,
+                                                      seed=seed, gallery="enrolled")
     if is_grid_set(test_dataset):
         latents = test.mu_obs if test.mu_content is None else np.hstack([test.mu_obs, test.mu_content])
         result["grid_scores"] = grid_scores(latents, test.true[:, 0], test.true[:, 1], test.group, seed=seed)

@@ -18,7 +18,8 @@ from data_tools.dataset import GroupedDataset
 
 def runtime_retrieval(model_path: str | Path, dataset: GroupedDataset, seed: int = 0,
                       batch_size: int = 256) -> dict[str, Any]:
-    """`eval.retrieval.retrieval_top1` of the split's images encoded by ONNX Runtime (CPU).
+    """`eval.retrieval.retrieval_top1` of the split's images encoded by ONNX Runtime (CPU), with a
+    one-view gallery ("by_views") and a gallery enrolled from as many views as the query.
 
     The dataset's images are already model-input crops (made by the model's crop rule), so they
     go to the graph as they are (`to_model_input`), not cropped a second time.
@@ -37,6 +38,7 @@ def runtime_retrieval(model_path: str | Path, dataset: GroupedDataset, seed: int
         mean, logvar = estimator.content_posteriors(to_model_input(dataset.images(rows)))
         means.append(mean)
         logvars.append(logvar)
-    result = retrieval_top1(np.concatenate(means), dataset.records["group"], logvar=np.concatenate(logvars),
-                            seed=seed)
-    return {"model": str(model_path), "provider": estimator.provider, "by_views": result}
+    mean, logvar, groups = np.concatenate(means), np.concatenate(logvars), dataset.records["group"]
+    return {"model": str(model_path), "provider": estimator.provider,
+            "by_views": retrieval_top1(mean, groups, logvar=logvar, seed=seed),
+            "by_views_enrolled": retrieval_top1(mean, groups, logvar=logvar, seed=seed, gallery="enrolled")}
