@@ -101,7 +101,6 @@ class ModelConfig:
     pose_input_norm: str = "image"
     mirror_average: bool = True
     zoom_average: float = 0.1
-    mixstyle: float = 0.0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -125,10 +124,6 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.azimuth_bins={self.azimuth_bins} must be >= 4")
         if not 0.0 <= self.zoom_average < MAX_ZOOM_AVERAGE:
             raise ValueError(f"ModelConfig.zoom_average={self.zoom_average} must be in [0, {MAX_ZOOM_AVERAGE}) (0 = off)")
-        if not 0.0 <= self.mixstyle <= 1.0:
-            raise ValueError(f"ModelConfig.mixstyle={self.mixstyle} must be a probability in [0, 1] (0 = off)")
-        if self.mixstyle > 0 and self.backbone != "conv":
-            raise ValueError(f"ModelConfig.mixstyle={self.mixstyle} needs backbone 'conv', not {self.backbone!r}")
         if self.content_downsample not in (1, 2):
             raise ValueError(f"ModelConfig.content_downsample={self.content_downsample} must be 1 or 2")
         factor = self.recon_downsample

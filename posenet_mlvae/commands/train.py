@@ -47,9 +47,6 @@ _OPTIONS = [
     ("--zoom-average", "model", "zoom_average", float,
      "z > 0: at test time (validation, evaluation, the exported model) each pose also averages the image "
      "zoomed by 1 - z and 1 + z (0 = off)"),
-    ("--mixstyle", "model", "mixstyle", float,
-     "p > 0: in training, mix the pose trunk's early feature statistics between images (MixStyle) in a "
-     "share p of the batches (0 = off)"),
     ("--imagenet-weights", "model", "imagenet_weights", str, "local torchvision ResNet .pth (never downloaded)"),
     ("--steps", "train", "steps", int, "optimizer steps"),
     ("--epochs", "train", "epochs", int, "epochs (one pass over every image), when --steps is not given"),

@@ -15,15 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from posenet_mlvae.network.mixstyle import MixStyle
-
 # ImageNet statistics: the model normalises its [0, 1] input inside the graph with these, so
 # apps only divide by 255 (contract: data_tools.image.preprocess.to_model_input).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: ConvEncoder stages followed by MixStyle (the paper mixes after the early stages only: the
-#: later ones carry content, not style).
-MIXSTYLE_STAGES = 2
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
@@ -39,11 +34,9 @@ class ConvEncoder(nn.Module):
     """64 px: 3 -> w (32 px) -> 2w (16) -> 4w (8) -> 4w (8, 3x3) -> 8w (4) -> linear(hidden).
 
     128 px adds a w -> w stride-2 stage after the first; 32 px (the content encoder of
-    ModelConfig.content_downsample 2) starts at the 2w stage. mixstyle > 0 mixes feature
-    statistics between training images after the first two stages (`MixStyle`; no weights, so
-    the state dict is the same either way)."""
+    ModelConfig.content_downsample 2) starts at the 2w stage."""
 
-    def __init__(self, image_size: int, width: int, hidden_dim: int, mixstyle: float = 0.0) -> None:
+    def __init__(self, image_size: int, width: int, hidden_dim: int) -> None:
         super().__init__()
         if image_size not in (32, 64, 128):
             raise ValueError(f"ConvEncoder supports image_size 32, 64 or 128, got {image_size}")
@@ -55,17 +48,9 @@ class ConvEncoder(nn.Module):
                    conv_bn_relu(4 * w, 4 * w, 3, 1), conv_bn_relu(4 * w, 8 * w, 4, 2)]
         self.features = nn.Sequential(*layers)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(8 * w * 4 * 4, hidden_dim), nn.ReLU(inplace=True))
-        self.mixstyle = MixStyle(mixstyle) if mixstyle > 0 else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.mixstyle is None or not self.training:
-            return self.fc(self.features(images))  # (N, hidden_dim)
-        x = images
-        for stage, layer in enumerate(self.features):
-            x = layer(x)
-            if stage < MIXSTYLE_STAGES:
-                x = self.mixstyle(x)
-        return self.fc(x)
+        return self.fc(self.features(images))  # (N, hidden_dim)
 
 
 class ResNetEncoder(nn.Module):
@@ -130,9 +115,9 @@ class ConvDecoder(nn.Module):
 
 
 def build_encoder(backbone: str, image_size: int, width: int, hidden_dim: int,
-                  imagenet_weights: str = "", mixstyle: float = 0.0) -> nn.Module:
+                  imagenet_weights: str = "") -> nn.Module:
     if backbone == "conv":
-        return ConvEncoder(image_size, width, hidden_dim, mixstyle)
+        return ConvEncoder(image_size, width, hidden_dim)
     if backbone in ("resnet18", "resnet34"):
         return ResNetEncoder(int(backbone[6:]), hidden_dim, imagenet_weights)
     raise ValueError(f"backbone={backbone!r}; choose 'conv', 'resnet18' or 'resnet34'")

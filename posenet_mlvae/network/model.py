@@ -108,7 +108,7 @@ class PoseMLVAE(nn.Module):
         self.register_buffer("input_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("input_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.encoder = build_encoder(config.backbone, config.image_size, config.width, config.hidden_dim,
-                                     config.imagenet_weights, config.mixstyle)
+                                     config.imagenet_weights)
         generative = config.variant != "direct"
         self.obs_head = nn.Linear(config.hidden_dim, (2 if generative else 1) * config.obs_dim)
         self.content_head = nn.Linear(config.hidden_dim, 2 * config.content_dim) if generative else None
