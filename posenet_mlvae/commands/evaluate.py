@@ -119,7 +119,8 @@ def print_diagnostics(diagnostics: dict) -> None:
             against = enrolled.get(k, {}).get("top1")
             print(f"  retrieval k={k:<2} top-1 {block['top1']:.3f} (chance {block['chance']:.3f})"
                   + ("" if through is None else f"; through ONNX Runtime {through:.3f}")
-                  + ("" if against is None else f"; gallery enrolled from {k} views {against:.3f}"))
+                  + ("" if against is None else f"; gallery enrolled from {k} view{'s' if k != '1' else ''} "
+                                                 f"{against:.3f}"))
     grid = diagnostics.get("grid_scores")
     if grid:
         fov = grid["fov_regression"]
