@@ -19,6 +19,7 @@ With `gallery="enrolled"` each instance is enrolled from k views too (its first 
 of Gaussians as for the query; the next k form the query): an app that registers each object from
 several views. With a one-view gallery, a query of many views is still matched against single,
 noisy gallery codes, which bounds what accumulating the query can show.
+
 Everything is vectorised: queries are gathered as (Q, k, D) arrays and distances computed in
 blocks, no loop per instance.
 """
@@ -117,13 +118,14 @@ def retrieval_top1(
     if any(int(k) < 1 for k in group_sizes):
         raise ValueError(f"group sizes must be >= 1, got {list(group_sizes)}")
     rng = np.random.default_rng(seed)
+    gallery_views = {int(k): 1 if gallery == "one" else int(k) for k in group_sizes}
     correct = {int(k): 0 for k in group_sizes}
     totals = {int(k): 0 for k in group_sizes}
     instances = {int(k): 0 for k in group_sizes}
     for _ in range(n_repeats):
         order, group_start, group_count = _permute_within_groups(groups, rng)
         for k in correct:
-            gallery_k = 1 if gallery == "one" else k
+            gallery_k = gallery_views[k]
             eligible = group_count >= k + gallery_k
             if eligible.sum() < 2:
                 continue
@@ -141,7 +143,7 @@ def retrieval_top1(
         if totals[k] == 0:
             result[str(k)] = {
                 "top1": None,
-                "reason": f"fewer than 2 instances have {k + (1 if gallery == 'one' else k)} or more views",
+                "reason": f"fewer than 2 instances have {k + gallery_views[k]} or more views",
             }
         else:
             result[str(k)] = {
@@ -149,6 +151,6 @@ def retrieval_top1(
                 "chance": 1.0 / instances[k],
                 "n_instances": instances[k],
                 "n_repeats": n_repeats,
-                "gallery_views": 1 if gallery == "one" else k,
+                "gallery_views": gallery_views[k],
             }
     return result

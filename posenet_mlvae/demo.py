@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 #: more for scoring a PASCAL3D+-format tree (cropping ~500 photos and evaluating them). Measured
 #: in 12-minute demos on 2 cores: the training stage overruns its budget by 12-17 s with 3,072
 #: training instances (loading their 73,728 images before its clock starts, the last validation
-#: and checkpoint; 5-6 s with 1,536), and the stages after it take 38-40 s (car, sim2real_dev
-#: scored), which leaves about 5 s to spare.
+#: and checkpoint; 5-6 s with 1,536), and the stages after it take about 40 s (car, sim2real_dev
+#: scored), which leaves 8-13 s to spare (the default demo ended at 711.8 s).
 AFTER_TRAINING_S = 60.0
 PASCAL_SCORING_S = 5.0
 #: Training instances rendered per minute of the demo's budget (12 min: 3,072 instances x 24
@@ -35,8 +35,9 @@ PASCAL_SCORING_S = 5.0
 #: seed 0 under the same 12 minutes, 384 / 768 / 1,536 training instances scored 4.80 / 4.33 /
 #: 4.35 deg on unseen renders and 8.58 / 7.13 / 6.86 deg, 78.1 / 83.8 / 88.8 % on sim2real_dev
 #: (README, the instance-count table); 3,072 instances x 12 views scored 4.43 and 7.56 deg / 84.7 %.
-#: Later, over seeds 0 / 1 / 2, 3,072 x 24 against 1,536 x 24: 3.73 against 3.74 deg on unseen
-#: renders, 5.98 against 6.47 deg, 88.9 against 85.9 % and 28.3 against 34.0 flips on sim2real_dev.
+#: Later, at seeds 0 / 1 / 2 (one run each), 3,072 x 24 against 1,536 x 24: 3.73 against 3.74
+#: deg on unseen renders, 5.98 against 6.47 deg, 88.9 against 85.9 % and 28.3 against 34.0 flips
+#: on sim2real_dev.
 TRAIN_INSTANCES_PER_MINUTE = 256
 
 
