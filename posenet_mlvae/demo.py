@@ -35,9 +35,9 @@ PASCAL_SCORING_S = 5.0
 #: seed 0 under the same 12 minutes, 384 / 768 / 1,536 training instances scored 4.80 / 4.33 /
 #: 4.35 deg on unseen renders and 8.58 / 7.13 / 6.86 deg, 78.1 / 83.8 / 88.8 % on sim2real_dev
 #: (README, the instance-count table); 3,072 instances x 12 views scored 4.43 and 7.56 deg / 84.7 %.
-#: Later, at seeds 0 / 1 / 2 (one run each), 3,072 x 24 against 1,536 x 24: 3.73 against 3.74
-#: deg on unseen renders, 5.98 against 6.47 deg, 88.9 against 85.9 % and 28.3 against 34.0 flips
-#: on sim2real_dev.
+#: Later, five runs of 3,072 x 24 (seeds 0, 0, 1, 1, 2) against three of 1,536 x 24 (seeds 0, 1,
+#: 2): 3.76 against 3.74 deg on unseen renders, 6.05 against 6.47 deg, 88.6 against 85.9 % and
+#: 29.4 against 34.0 flips on sim2real_dev (README, the headline's table).
 TRAIN_INSTANCES_PER_MINUTE = 256
 
 
