@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
 #: Seconds kept for everything after training (evaluation, export, prediction, timing), and
 #: more for scoring a PASCAL3D+-format tree (cropping ~500 photos and evaluating them). Measured
-#: in 12-minute demos on 2 cores: the training stage overruns its budget by 12-17 s with 3,072
+#: in 12-minute demos on 2 cores: the training stage overruns its budget by 14-17 s with 3,072
 #: training instances (loading their 73,728 images before its clock starts, the last validation
-#: and checkpoint; 5-6 s with 1,536), and the stages after it take about 40 s (car, sim2real_dev
-#: scored), which leaves 8-13 s to spare (the default demo ended at 711.8 s).
+#: and checkpoint; about 10 s with 1,536), and the stages after it take 38-40 s (car, sim2real_dev
+#: scored), which leaves 8-13 s to spare (the default demo ended at 707.2-711.8 s; with 50 s
+#: reserved, two of three ended at 720.6 and 720.9 s).
 AFTER_TRAINING_S = 60.0
 PASCAL_SCORING_S = 5.0
 #: Training instances rendered per minute of the demo's budget (12 min: 3,072 instances x 24
