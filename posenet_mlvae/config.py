@@ -259,6 +259,7 @@ class DataConfig:
     hflip: bool = True
     asymmetric_categories: tuple[str, ...] = ()  # never flipped: flipping would change the object
     color_jitter: float = 0.2  # brightness/contrast/saturation factors in [1-j, 1+j]
+    grayscale: float = 0.0  # probability that a group's images turn grey (colour-blind front/rear)
     scale_jitter: float = 0.0  # zoom factor in [1-s, 1+s] (off: see the class docstring)
     shift_jitter: float = 0.0  # translation as a fraction of the image side
 
@@ -267,6 +268,8 @@ class DataConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 0.5:
                 raise ValueError(f"DataConfig.{name}={value} must be in [0, 0.5)")
+        if not 0.0 <= self.grayscale <= 1.0:
+            raise ValueError(f"DataConfig.grayscale={self.grayscale} must be in [0, 1]")
 
 
 C = TypeVar("C", ModelConfig, TrainConfig, DataConfig)

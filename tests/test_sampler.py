@@ -140,6 +140,35 @@ def test_colour_jitter_is_shared_within_a_group():
     assert not torch.allclose(out[0], out[2]) and not torch.allclose(out[2], out[5])
 
 
+def test_grayscale_turns_whole_groups_grey_by_luma():
+    from data_tools.image.augment import LUMA
+
+    generator = torch.Generator().manual_seed(5)
+    n = 400
+    images = torch.randint(0, 256, (n, 4, 4, 3), dtype=torch.uint8)
+    nan = torch.full((n,), float("nan"))
+    groups = torch.arange(n) // 2  # 200 groups of two
+    out = augment_batch(images, nan, nan, nan, torch.zeros(n, dtype=torch.bool), generator, hflip=False,
+                        color=0.0, scale=0.0, shift=0.0, groups=groups, grayscale=0.3).images
+    grey = (out.amax(dim=1) - out.amin(dim=1)).amax(dim=(1, 2)) < 1e-6  # R = G = B everywhere
+    assert torch.equal(grey[0::2], grey[1::2])  # a group turns grey as a whole
+    assert 40 <= int(grey[0::2].sum()) <= 80  # about 30 % of 200 groups (binomial sd 6.5)
+    # with no other jitter a grey image is the Rec. 601 luma of the original, hand-computed
+    luma = (images.float() / 255 * torch.tensor(LUMA)).sum(-1)  # (N, 4, 4)
+    torch.testing.assert_close(out[grey][:, 0], luma[grey], rtol=0, atol=1e-5)
+    torch.testing.assert_close(out[~grey], images[~grey].permute(0, 3, 1, 2).float() / 255)
+
+
+def test_grayscale_off_leaves_the_random_stream_alone():
+    images = torch.randint(0, 256, (8, 8, 8, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(6))
+    nan = torch.full((8,), float("nan"))
+    flip_ok = torch.ones(8, dtype=torch.bool)
+    old = augment_batch(images, nan, nan, nan, flip_ok, torch.Generator().manual_seed(7), color=0.2).images
+    off = augment_batch(images, nan, nan, nan, flip_ok, torch.Generator().manual_seed(7), color=0.2,
+                        grayscale=0.0).images
+    torch.testing.assert_close(old, off, rtol=0, atol=0)
+
+
 def test_scale_shift_grid_matches_affine_grid():
     import torch.nn.functional as F
 

@@ -10,7 +10,9 @@
   grid_sample otherwise; edge pixels replicated):
   a small zoom/translation of the crop leaves the viewpoint label unchanged to within a degree;
 - colour jitter: brightness, contrast and saturation factors drawn in [1 - j, 1 + j], per
-  group when group ids are given (the group's shared appearance stays shared).
+  group when group ids are given (the group's shared appearance stays shared), and optionally
+  grey images (saturation 0) for a fraction of the groups, so colour alone (red tail lights)
+  cannot carry the front/rear decision.
 
 Object masks, when given, are flipped and resampled with their images (not colour-jittered).
 All randomness comes from the given torch.Generator, so a training run can save and restore it.
@@ -41,7 +43,7 @@ def _uniform(n: int, low: float, high: float, generator, device):
     return low + (high - low) * torch.rand(n, generator=generator, device=device)
 
 
-def color_jitter(images, strength: float, generator, groups=None):
+def color_jitter(images, strength: float, generator, groups=None, grayscale: float = 0.0):
     """Brightness, contrast, saturation jitter of float images (N, 3, H, W) in [0, 1].
 
     Factors b, c, s are drawn in [1 - strength, 1 + strength]. The three steps
@@ -51,10 +53,12 @@ def color_jitter(images, strength: float, generator, groups=None):
     groups: optional (N,) int64 group ids; images of one group then share their factors, so the
     appearance an ML-VAE must find common to a group stays common (a per-image jitter would make
     every view's colour differ, and the per-image latent would have to carry the colour).
+    grayscale: probability that an image (a group, with group ids) turns grey (saturation 0),
+    drawn after the factors so that grayscale=0 leaves the random stream as it was.
     """
     import torch
 
-    if strength <= 0:
+    if strength <= 0 and grayscale <= 0:
         return images
     n, device, dtype = images.shape[0], images.device, images.dtype
     index = torch.arange(n, device=device)
@@ -64,6 +68,9 @@ def color_jitter(images, strength: float, generator, groups=None):
     brightness = _uniform(n, 1 - strength, 1 + strength, generator, device)[index]  # (N,)
     contrast = _uniform(n, 1 - strength, 1 + strength, generator, device)[index]
     saturation = _uniform(n, 1 - strength, 1 + strength, generator, device)[index]
+    if grayscale > 0:
+        grey = (torch.rand(n, generator=generator, device=device) < grayscale)[index]
+        saturation = torch.where(grey, torch.zeros_like(saturation), saturation)
     luma = torch.tensor(LUMA, device=device, dtype=dtype)  # (3,)
     eye = torch.eye(3, device=device, dtype=dtype)
     s = saturation.view(-1, 1, 1)
@@ -139,13 +146,14 @@ def scale_shift_jitter_uint8(images, scale: float, shift: float, generator, flip
 
 def augment_batch(images_uint8, azimuth, elevation, theta, flip_allowed, generator, *,
                   hflip: bool = True, color: float = 0.2, scale: float = 0.08, shift: float = 0.05,
-                  masks_uint8=None, groups=None) -> Augmented:
+                  masks_uint8=None, groups=None, grayscale: float = 0.0) -> Augmented:
     """Augment a uint8 batch, its viewpoint labels and (optionally) its object masks.
 
     images_uint8: torch uint8 (N, H, W, 3); azimuth/elevation/theta: float tensors (N,) in
     degrees (NaN for unlabelled images is fine: they stay NaN); flip_allowed: bool (N,);
     masks_uint8: optional uint8 (N, H, W), 255 = object: flipped and resampled with the image.
     groups: optional (N,) group ids: colour jitter shared within each group (see color_jitter).
+    grayscale: the probability of a grey image (per group with group ids; see color_jitter).
     """
     import torch
 
@@ -175,5 +183,5 @@ def augment_batch(images_uint8, azimuth, elevation, theta, flip_allowed, generat
         masks = warped[:, 3:].contiguous() if masks_uint8 is not None else None
     # Colour last, on the 3 image channels only (it is affine per pixel, so the order with the
     # linear resampling above matters only through the image mean it uses).
-    images = color_jitter(images, color, generator, groups)
+    images = color_jitter(images, color, generator, groups, grayscale)
     return Augmented(images, azimuth, elevation, theta, masks)

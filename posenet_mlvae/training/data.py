@@ -137,7 +137,7 @@ def common_crop_rule(data: SplitData) -> CropRule | None:
 
 def make_batch(data: SplitData, indices: np.ndarray, device: torch.device, generator: torch.Generator | None,
                color: float = 0.0, scale: float = 0.0, shift: float = 0.0, hflip: bool = False,
-               background_weight: float = 1.0) -> Batch:
+               background_weight: float = 1.0, grayscale: float = 0.0) -> Batch:
     """Gather rows `indices` and augment them (generator None: no augmentation at all).
 
     pixel_weights = background_weight + (1 - background_weight) * mask: with object masks and a
@@ -155,7 +155,7 @@ def make_batch(data: SplitData, indices: np.ndarray, device: torch.device, gener
         x, azimuth, elevation, theta, mask = augment_batch(
             images, *angles, torch.from_numpy(data.flip_allowed[indices]), generator,
             hflip=hflip, color=color, scale=scale, shift=shift, masks_uint8=masks,
-            groups=torch.from_numpy(data.group[indices]))
+            groups=torch.from_numpy(data.group[indices]), grayscale=grayscale)
     weights = torch.ones_like(x[:, :1]) if mask is None else background_weight + (1.0 - background_weight) * mask
     x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     return Batch(x, torch.from_numpy(data.group[indices]).to(device), azimuth.to(device), elevation.to(device),

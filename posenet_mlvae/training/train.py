@@ -207,7 +207,7 @@ def training_batch(data: SplitData, indices: np.ndarray, state: TrainState, dc: 
                    tc: TrainConfig) -> Batch:
     """Rows `indices` gathered and augmented as training sees them (pixel weights from tc.background_weight)."""
     return make_batch(data, indices, state.device, state.augment_rng, dc.color_jitter, dc.scale_jitter,
-                      dc.shift_jitter, dc.hflip, tc.background_weight)
+                      dc.shift_jitter, dc.hflip, tc.background_weight, dc.grayscale)
 
 
 def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
