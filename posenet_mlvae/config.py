@@ -259,7 +259,7 @@ class DataConfig:
     hflip: bool = True
     asymmetric_categories: tuple[str, ...] = ()  # never flipped: flipping would change the object
     color_jitter: float = 0.2  # brightness/contrast/saturation factors in [1-j, 1+j]
-    grayscale: float = 0.0  # probability that a group's images turn grey (colour-blind front/rear)
+    grayscale: float = 0.0  # probability that a group's images turn grey (for grey cameras)
     scale_jitter: float = 0.0  # zoom factor in [1-s, 1+s] (off: see the class docstring)
     shift_jitter: float = 0.0  # translation as a fraction of the image side
 

@@ -11,8 +11,8 @@
   a small zoom/translation of the crop leaves the viewpoint label unchanged to within a degree;
 - colour jitter: brightness, contrast and saturation factors drawn in [1 - j, 1 + j], per
   group when group ids are given (the group's shared appearance stays shared), and optionally
-  grey images (saturation 0) for a fraction of the groups, so colour alone (red tail lights)
-  cannot carry the front/rear decision.
+  grey images (saturation 0) for a fraction of the groups, for models that must also read grey
+  cameras (the demo's models lean on colour to tell a car's front from its rear; README).
 
 Object masks, when given, are flipped and resampled with their images (not colour-jittered).
 All randomness comes from the given torch.Generator, so a training run can save and restore it.

@@ -86,7 +86,7 @@ _OPTIONS = [
      "validate at an epoch's end only once this many steps passed since the last validation (0 = every epoch)"),
     ("--color-jitter", "data", "color_jitter", float, "brightness/contrast/saturation jitter"),
     ("--grayscale", "data", "grayscale", float,
-     "probability that a group's training images turn grey (front/rear from shape, not colour alone)"),
+     "probability that a group's training images turn grey (for grey cameras; default 0)"),
     ("--scale-jitter", "data", "scale_jitter", float, "zoom jitter fraction"),
     ("--shift-jitter", "data", "shift_jitter", float, "shift jitter fraction of the side"),
 ]
