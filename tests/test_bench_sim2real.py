@@ -172,3 +172,37 @@ def test_size_must_match_the_checkpoint(tree, tmp_path, capsys):
     assert _bench(root, checkpoint, tmp_path / "out", "--size", "128") == 2
     assert "--size 128 does not match the checkpoint's input size 64" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing cropped for a wrong size
+
+
+def test_colour_tests_score_changed_crops(tree, tmp_path, capsys):
+    from data_tools.dataset import GroupedDataset
+    from data_tools.image.colour_tests import COLOUR_TESTS, to_grey
+    from posenet_mlvae.evaluation.evaluate import predict
+    from posenet_mlvae.training.checkpoint import load_checkpoint
+
+    root, _ = tree
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
+    assert _bench(root, checkpoint, tmp_path / "out", "--colour-test") == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
+    assert list(result["colour_tests"]) == list(COLOUR_TESTS)
+    for name, changed in result["colour_tests"].items():
+        # this model answers one pose whatever the pixels: colour cannot move its figures
+        assert (changed["n"], changed["flips"], changed["errors_60_150"]) == (
+            result["n"], result["flips"], result["errors_60_150"])
+        assert changed["med_err_deg"] == pytest.approx(result["med_err_deg"], abs=1e-3)
+        assert f"colour test {name}: MedErr {changed['med_err_deg']:.2f} deg" in printed
+    assert printed.index("colour test grey") < printed.index("true azimuth")
+
+    # ...and the images the model sees are the changed ones: its latents follow the pixels
+    crops = GroupedDataset(result["dataset"], split="test")
+    model, _ = load_checkpoint(checkpoint)
+    seen = []
+    as_grey = predict(model, crops, transform=lambda images: seen.append(images) or to_grey(images))
+    plain = predict(model, crops)
+    assert sum(len(images) for images in seen) == len(crops)
+    assert not np.allclose(as_grey.mu_obs, plain.mu_obs)
+    grey_crops = to_grey(crops.images(np.arange(len(crops))))
+    with torch.no_grad():
+        expected = model.encode(torch.from_numpy(to_model_input(grey_crops)))[0].double().numpy()
+    np.testing.assert_allclose(as_grey.mu_obs, expected, rtol=1e-5, atol=1e-5)

@@ -21,7 +21,7 @@ import csv
 import io
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -101,11 +101,13 @@ class Predictions:
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | None = None,
             batch_size: int = 256, device: str = "cpu", progress: bool = False,
-            desc: str = "evaluate", with_pose: bool = True) -> Predictions:
+            desc: str = "evaluate", with_pose: bool = True,
+            transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Predictions:
     """Run `model` (a PoseMLVAE in eval mode) over `rows` of `dataset` (default all), batched.
 
     with_pose=False: the latents only (for the probes), without the pose's test-time views;
-    `pred` and `confidence` are then NaN."""
+    `pred` and `confidence` are then NaN. transform: applied to each batch of uint8 RGB images
+    (B, H, W, 3) before the model sees it (e.g. a colour test of data_tools.image.colour_tests)."""
     from tqdm import tqdm
 
     rows = np.arange(len(dataset)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -118,7 +120,9 @@ def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | 
     batches: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", disable=not progress):
         batch_rows = rows[start : start + batch_size]
-        images = torch.from_numpy(to_model_input(dataset.images(batch_rows))).to(device)  # (B, 3, H, W)
+        pixels = dataset.images(batch_rows)
+        pixels = pixels if transform is None else transform(pixels)
+        images = torch.from_numpy(to_model_input(pixels)).to(device)  # (B, 3, H, W)
         if with_pose:
             encoded = encode_pose(model, images)
             pred, confidence, latents = pose_angles(encoded.pose), encoded.pose.confidence, encoded[1:]

@@ -97,13 +97,18 @@ def sim2real_figures(errors_deg, true_azimuth_deg, confidence, bins: int = AZIMU
 
 
 def format_figures(figures: dict[str, Any]) -> str:
-    """The printed report: headline figures, then one row per true-azimuth bin."""
+    """The printed report: headline figures, the colour tests' when scored, then one row per
+    true-azimuth bin."""
     area = figures["auroc_err_gt_30"]
     lines = [f"n {figures['n']}  MedErr {figures['med_err_deg']:.2f} deg  "
              f"Acc@pi/6 {100 * figures['acc_pi_6']:.1f} %  Acc@pi/18 {100 * figures['acc_pi_18']:.1f} %",
              f"flips (error > 150 deg) {figures['flips']}  errors in (60, 150] deg {figures['errors_60_150']}  "
-             f"confidence AUROC for error > 30 deg {'-' if area is None else f'{area:.3f}'}",
-             f"{'true azimuth':<14}{'n':>6}{'MedErr':>10}{'Acc@pi/6':>10}{'flips':>7}"]
+             f"confidence AUROC for error > 30 deg {'-' if area is None else f'{area:.3f}'}"]
+    for name, changed in figures.get("colour_tests", {}).items():
+        lines.append(f"colour test {name}: MedErr {changed['med_err_deg']:.2f} deg  "
+                     f"Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips {changed['flips']}  "
+                     f"errors in (60, 150] deg {changed['errors_60_150']}")
+    lines.append(f"{'true azimuth':<14}{'n':>6}{'MedErr':>10}{'Acc@pi/6':>10}{'flips':>7}")
     for row in figures["per_azimuth"]:
         span = f"[{row['azimuth_from']:.0f}, {row['azimuth_to']:.0f})"
         if row["n"]:
@@ -114,12 +119,37 @@ def format_figures(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def colour_test_figures(checkpoint: str | Path, dataset, device: str = "cpu", batch_size: int = 256,
+                        zoom_average: float | None = None, progress: bool = False) -> dict[str, dict[str, Any]]:
+    """The figures of `sim2real_figures` (without the per-azimuth rows) for each colour test of
+    data_tools.image.colour_tests on the labelled images of `dataset`: how much of the model's
+    answer rests on colour (a model that reads shape keeps its flips where they were)."""
+    from data_tools.image.colour_tests import COLOUR_TESTS, colour_test
+    from posenet_mlvae.evaluation.evaluate import predict
+    from posenet_mlvae.inference import set_zoom_average
+    from posenet_mlvae.training.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint, map_location=device)
+    set_zoom_average(model, zoom_average)
+    out = {}
+    for name in COLOUR_TESTS:
+        changed = predict(model, dataset, batch_size=batch_size, device=device, progress=progress,
+                          desc=f"colour test {name}", transform=lambda images, name=name: colour_test(name, images))
+        labelled = changed.has_pose
+        figures = sim2real_figures(changed.errors_deg()[labelled], changed.true[labelled, 0],
+                                   changed.confidence[labelled])
+        out[name] = {k: v for k, v in figures.items() if k != "per_azimuth"}
+    return out
+
+
 def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, category: str = "car",
                size: int | None = None, device: str = "cpu", workers: int = 1, batch_size: int = 256,
-               progress: bool = False, report=print, zoom_average: float | None = None) -> dict[str, Any]:
+               progress: bool = False, report=print, zoom_average: float | None = None,
+               colour_tests: bool = False) -> dict[str, Any]:
     """Crop (or reuse) `root`'s test objects of `category` by the checkpoint's rule, score them,
     write OUT/eval-<run>/sim2real.json and return the figures (see `sim2real_figures`).
-    `zoom_average`: EvalConfig's (None = the model's own).
+    `zoom_average`: EvalConfig's (None = the model's own). colour_tests: also score the same
+    crops grey and with their hues turned (`colour_test_figures`), under "colour_tests".
 
     ValueError for a `size` other than the checkpoint's input size or an unusable tree.
     """
@@ -142,6 +172,9 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     labelled = predictions.has_pose
     figures = sim2real_figures(predictions.errors_deg()[labelled], predictions.true[labelled, 0],
                                predictions.confidence[labelled])
+    if colour_tests:
+        figures["colour_tests"] = colour_test_figures(checkpoint, evaluation.dataset, device, batch_size,
+                                                      zoom_average, progress)
     if evaluation.metrics["crop_rule"]["note"]:
         report(f"note: {evaluation.metrics['crop_rule']['note']}")
     result = {"checkpoint": str(checkpoint), "root": str(root), "category": category,
@@ -152,5 +185,5 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     return result
 
 
-__all__ = ["AZIMUTH_BINS", "cached_dataset", "dataset_folder", "format_figures", "model_input",
-           "score_tree", "sim2real_figures"]
+__all__ = ["AZIMUTH_BINS", "cached_dataset", "colour_test_figures", "dataset_folder", "format_figures",
+           "model_input", "score_tree", "sim2real_figures"]

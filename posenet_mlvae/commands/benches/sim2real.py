@@ -1,7 +1,7 @@
 """`posenet-mlvae bench sim2real`: score a checkpoint on a PASCAL3D+-format tree, failures laid bare.
 
     posenet-mlvae bench sim2real --root ../shared/sim2real_dev --checkpoint runs/demo/run/best.pt \
-        [--category car] [--size N] [--out DIR] [--zoom-average Z]
+        [--category car] [--size N] [--out DIR] [--zoom-average Z] [--colour-test]
 
 The ordinary path, end to end: the tree is cropped into a grouped dataset by the library code of
 `posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
@@ -9,7 +9,8 @@ the pascal3d default) at the checkpoint's input size, and cached in
 OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
 by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.evaluate_split). Prints n,
 MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
-confidence's AUROC for error > 30 deg and the same figures per 45-degree bin of the TRUE azimuth;
+confidence's AUROC for error > 30 deg and the same figures per 45-degree bin of the TRUE azimuth
+(with --colour-test also the headline figures of the same crops grey and with hues turned by 120 deg);
 writes them to OUT/eval-<run name>/sim2real.json beside the runner's metrics.json and
 predictions.csv. Default OUT: <checkpoint folder>/sim2real.
 """
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_device_argument(parser)
     add_zoom_average_argument(parser)
+    parser.add_argument("--colour-test", action="store_true",
+                        help="also score the crops grey and with their hues turned by 120 deg: how much "
+                             "of the model's answer rests on colour")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     figures = score_tree(args.checkpoint, args.root, out, category=args.category, size=args.size,
                          device=resolve_device(args.device), workers=resolve_workers(args.workers),
                          batch_size=args.batch_size, progress=not args.no_progress,
-                         zoom_average=args.zoom_average)
+                         zoom_average=args.zoom_average, colour_tests=args.colour_test)
     print(f"{args.checkpoint} on {args.root} ({args.category}, split test):")
     print(format_figures(figures))
     print(f"wrote {figures['json']} (runner output: metrics.json, predictions.csv)")
