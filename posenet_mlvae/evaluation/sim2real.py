@@ -6,7 +6,8 @@ the pascal3d default) at the checkpoint's input size, and cached in
 OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
 by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.evaluate_split). The figures:
 n, MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
-confidence's AUROC for error > 30 deg and the same per 45-degree bin of the TRUE azimuth. Used by
+confidence's AUROC for error > 30 deg and the same per 45-degree bin of the TRUE azimuth; on request
+the headline figures again on the crops grey and hue-turned (`colour_test_figures`). Used by
 `posenet-mlvae bench sim2real` and `posenet-mlvae demo --pascal-root`.
 """
 
