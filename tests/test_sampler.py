@@ -169,6 +169,29 @@ def test_grayscale_off_leaves_the_random_stream_alone():
     torch.testing.assert_close(old, off, rtol=0, atol=0)
 
 
+def test_grey_draws_come_after_the_colour_factors():
+    from data_tools.image.augment import LUMA, color_jitter
+
+    images = torch.rand(64, 3, 4, 4, generator=torch.Generator().manual_seed(8))
+    off = color_jitter(images, 0.2, torch.Generator().manual_seed(9))
+    # grayscale 0 is the colour jitter as written before the option: three factors, drawn in
+    # this order, applied by hand (x -> c b S x + (1 - c) m)
+    g = torch.Generator().manual_seed(9)
+    b, c, s = (0.8 + 0.4 * torch.rand(64, generator=g) for _ in range(3))
+    luma = torch.tensor(LUMA)
+    grey = (images * luma.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    saturated = grey + s.view(-1, 1, 1, 1) * (images - grey)
+    mean_grey = b * (images.mean(dim=(2, 3)) @ luma)
+    by_hand = (c * b).view(-1, 1, 1, 1) * saturated + ((1 - c) * mean_grey).view(-1, 1, 1, 1)
+    torch.testing.assert_close(off, by_hand.clamp(0, 1), rtol=1e-5, atol=1e-6)
+    # with grey images on, the images left in colour are exactly those of grayscale 0
+    on = color_jitter(images, 0.2, torch.Generator().manual_seed(9), grayscale=0.5)
+    turned = (on.amax(dim=1) - on.amin(dim=1)).amax(dim=(1, 2)) < 1e-6
+    assert 16 <= int(turned.sum()) <= 48
+    torch.testing.assert_close(on[~turned], off[~turned], rtol=0, atol=0)
+    assert not torch.allclose(on[turned], off[turned])
+
+
 def test_scale_shift_grid_matches_affine_grid():
     import torch.nn.functional as F
 
