@@ -88,3 +88,18 @@ def test_model_input_contract():
     assert to_model_input(np.zeros((4, 4, 3), np.uint8)).shape == (1, 3, 4, 4)
     with pytest.raises(ValueError, match="uint8"):
         to_model_input(np.zeros((1, 4, 4, 3), np.float32))
+
+
+@pytest.mark.parametrize("dims", [(1, 2, 3), (2, 3)])
+def test_mean_and_std_match_torch_over_several_dimensions(dims):
+    import torch
+
+    from data_tools.image.moments import mean_and_std
+
+    images = torch.rand(5, 3, 7, 9, generator=torch.Generator().manual_seed(0)) * 3 - 1
+    mean, std = mean_and_std(images, dims)
+    torch.testing.assert_close(mean, images.mean(dim=dims, keepdim=True))
+    torch.testing.assert_close(std, images.std(dim=dims, keepdim=True))  # the sample (n - 1) deviation
+    flat = images[0].flatten() if dims == (1, 2, 3) else images[0, 1].flatten()  # by hand, one image
+    by_hand = ((flat - flat.mean()) ** 2).sum() / (len(flat) - 1)
+    assert float(std.flatten()[0 if dims == (1, 2, 3) else 1]) == pytest.approx(float(by_hand.sqrt()), rel=1e-5)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from data_tools.image.moments import mean_and_std
 from posenet_mlvae.config import ModelConfig
 from posenet_mlvae.network.encoders import IMAGENET_MEAN, IMAGENET_STD, ConvDecoder, build_encoder
 from posenet_mlvae.network.pose_head import PoseHead, PoseLogits
@@ -128,10 +129,8 @@ class PoseMLVAE(nn.Module):
         norm = self.config.pose_input_norm
         if norm == "fixed":
             return normalised
-        dims = (1, 2, 3) if norm == "image" else (2, 3)
-        mean = images.mean(dim=dims, keepdim=True)
-        std = images.std(dim=dims, keepdim=True).clamp_min(STD_FLOOR)
-        return (images - mean) / std
+        mean, std = mean_and_std(images, (1, 2, 3) if norm == "image" else (2, 3))
+        return (images - mean) / std.clamp_min(STD_FLOOR)
 
     def _pose_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The pose trunk's features (N, hidden) and the input normalised by the fixed statistics."""
