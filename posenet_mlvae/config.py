@@ -260,6 +260,7 @@ class DataConfig:
     asymmetric_categories: tuple[str, ...] = ()  # never flipped: flipping would change the object
     color_jitter: float = 0.2  # brightness/contrast/saturation factors in [1-j, 1+j]
     grayscale: float = 0.0  # probability that a group's images turn grey (for grey cameras)
+    random_conv: float = 0.25  # probability that the pose trunk reads a group's images through a random convolution
     scale_jitter: float = 0.0  # zoom factor in [1-s, 1+s] (off: see the class docstring)
     shift_jitter: float = 0.0  # translation as a fraction of the image side
 
@@ -270,6 +271,8 @@ class DataConfig:
                 raise ValueError(f"DataConfig.{name}={value} must be in [0, 0.5)")
         if not 0.0 <= self.grayscale <= 1.0:
             raise ValueError(f"DataConfig.grayscale={self.grayscale} must be in [0, 1]")
+        if not 0.0 <= self.random_conv <= 1.0:
+            raise ValueError(f"DataConfig.random_conv={self.random_conv} must be in [0, 1]")
 
 
 C = TypeVar("C", ModelConfig, TrainConfig, DataConfig)
@@ -309,7 +312,8 @@ def save_configs(path: str | Path, model: ModelConfig, train: TrainConfig, data:
 
 
 def load_configs(path: str | Path) -> tuple[ModelConfig, TrainConfig, DataConfig]:
-    """Read the three configs written by `save_configs`."""
+    """Read the three configs written by `save_configs`. A run saved before `random_conv` existed
+    trained without it, and resumes so."""
     payload = json.loads(Path(path).read_text())
     return (model_config_from_dict(payload["model"]), from_dict(TrainConfig, payload["train"]),
-            from_dict(DataConfig, payload["data"]))
+            from_dict(DataConfig, {"random_conv": 0.0, **payload["data"]}))

@@ -201,7 +201,7 @@ def test_train_refuses_a_size_the_model_cannot_do_with_the_sizes_that_do(tmp_pat
     lambda: ModelConfig(width=0), lambda: ModelConfig(content_width=-1),
     lambda: ModelConfig(backbone="resnet18", image_size=200, variant="direct"),
     lambda: DataConfig(color_jitter=0.7),
-    lambda: DataConfig(grayscale=1.5),
+    lambda: DataConfig(grayscale=1.5), lambda: DataConfig(random_conv=-0.1),
 ])
 def test_configs_that_cannot_train_are_refused(make):
     with pytest.raises(ValueError, match=r"(Model|Train|Data)Config\.\w+="):

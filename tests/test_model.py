@@ -152,6 +152,22 @@ def test_content_downsampling_feeds_the_content_encoder_the_block_averaged_image
         replace(TINY, content_downsample=4)
 
 
+@pytest.mark.parametrize("norm", ["image", "fixed"])
+def test_pose_images_feed_the_pose_trunk_and_the_content_keeps_the_images(norm):
+    torch.manual_seed(0)
+    model = build_model(replace(TINY, pose_input_norm=norm)).eval()
+    images, other = torch.rand(4, 3, 64, 64), torch.rand(4, 3, 64, 64)
+    mixed = model.encode(images, pose_images=other)
+    from_other, from_images = model.encode(other), model.encode(images)
+    for got, expected in zip(mixed, (*from_other[:2], *from_images[2:])):  # observation: other; content: images
+        torch.testing.assert_close(got, expected)
+    with torch.no_grad():
+        output = model(images, torch.tensor([0, 0, 1, 1]), pose_images=other)
+    torch.testing.assert_close(output.mu_obs, from_other[0])
+    torch.testing.assert_close(output.mu_content, from_images[2])
+    assert not torch.allclose(from_other[0], from_images[0])  # the two inputs do give different poses
+
+
 @pytest.mark.parametrize("norm, gain", [("image", (1.3, 1.3, 1.3)), ("channel", (1.3, 0.8, 1.1))])
 def test_pose_input_norm_makes_the_pose_blind_to_exposure_contrast_and_cast(norm, gain):
     torch.manual_seed(0)
@@ -188,6 +204,20 @@ def test_a_stored_config_without_the_options_keeps_full_size():
     assert model_config_from_dict(stored).content_downsample == 1
     assert model_config_from_dict(stored).pose_input_norm == "fixed"
     assert model_config_from_dict(to_dict(TINY)) == TINY
+
+
+def test_a_run_saved_before_random_convolution_resumes_without_it(tmp_path):
+    import json
+
+    from posenet_mlvae.config import load_configs, save_configs
+
+    path = tmp_path / "config.json"
+    save_configs(path, TINY, TrainConfig(), DataConfig(random_conv=0.4))
+    assert load_configs(path)[2].random_conv == 0.4  # a stored value is kept
+    payload = json.loads(path.read_text())
+    del payload["data"]["random_conv"]  # as written before the option existed
+    path.write_text(json.dumps(payload))
+    assert load_configs(path)[2].random_conv == 0.0 and DataConfig().random_conv > 0
 
 
 def test_bad_configs_name_the_choices():

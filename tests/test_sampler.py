@@ -192,6 +192,63 @@ def test_grey_draws_come_after_the_colour_factors():
     assert not torch.allclose(on[turned], off[turned])
 
 
+def test_random_convolution_by_hand_at_kernel_one():
+    from data_tools.image.augment import random_convolution
+
+    images = torch.rand(6, 3, 5, 5, generator=torch.Generator().manual_seed(10))
+    groups = torch.tensor([4, 4, 8, 8, 1, 1])
+    out = random_convolution(images, 0.5, torch.Generator().manual_seed(11), groups, kernel_sizes=(1,))
+    # the same draws by hand, in the documented order: chosen groups, kernel side, filters, mixes
+    g = torch.Generator().manual_seed(11)
+    index = torch.tensor([1, 1, 2, 2, 0, 0])  # groups 1, 4, 8 in sorted order
+    chosen = (torch.rand(3, generator=g) < 0.5)[index]
+    torch.randint(1, (1,), generator=g)
+    matrices = (torch.randn(3, 3, 3, 1, 1, generator=g) / 3**0.5)[index, :, :, 0, 0]  # (N, out, in)
+    mix = torch.rand(3, generator=g)[index]
+    for i in range(6):
+        if not chosen[i]:
+            torch.testing.assert_close(out[i], images[i], rtol=0, atol=0)
+            continue
+        filtered = torch.einsum("oc,chw->ohw", matrices[i], images[i])  # a 1x1 filter mixes the channels
+        filtered = (filtered - filtered.mean()) * (images[i].std() / filtered.std()) + images[i].mean()
+        by_hand = (mix[i] * images[i] + (1 - mix[i]) * filtered).clamp(0, 1)
+        torch.testing.assert_close(out[i], by_hand, rtol=1e-5, atol=1e-6)
+    assert chosen.any() and not chosen.all()  # this seed exercises both branches
+
+
+def test_random_convolution_is_shared_within_a_group_and_keeps_the_range():
+    from data_tools.image.augment import random_convolution
+
+    n = 400
+    base = torch.rand(n // 2, 3, 8, 8, generator=torch.Generator().manual_seed(12))
+    images = base.repeat_interleave(2, dim=0)  # two identical views per group
+    groups = torch.arange(n) // 2
+    out = random_convolution(images, 0.3, torch.Generator().manual_seed(13), groups)
+    torch.testing.assert_close(out[0::2], out[1::2], rtol=0, atol=0)  # one filter and mix per group
+    changed = (out != images).flatten(1).any(1)[0::2]
+    assert 40 <= int(changed.sum()) <= 80  # about 30 % of 200 groups (binomial sd 6.5)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0 and out.shape == images.shape
+
+
+def test_random_convolution_feeds_the_pose_trunk_only_and_leaves_the_other_draws_alone(tmp_path):
+    from posenet_mlvae.toy_data import write_toy_dataset
+    from posenet_mlvae.training.data import load_split, make_batch
+
+    data = load_split([str(write_toy_dataset(tmp_path / "toy", groups=8, views=4, size=64, seed=0))], "train", 64)
+    rows = np.arange(len(data))
+    plain, conv = (make_batch(data, rows, torch.device("cpu"), torch.Generator().manual_seed(16), color=0.2,
+                              hflip=True, random_conv=p) for p in (0.0, 0.5))
+    assert plain.pose_images is None  # off: the pose trunk reads the images themselves
+    # on: the images the content encoder and the reconstruction see are exactly those of "off"
+    # (it is drawn after every other augmentation), and the pose trunk's copy differs for whole groups
+    torch.testing.assert_close(conv.images, plain.images, rtol=0, atol=0)
+    changed = (conv.pose_images != conv.images).flatten(1).any(1)
+    groups = torch.from_numpy(data.group[rows])
+    for group in groups.unique():
+        assert changed[groups == group].all() or not changed[groups == group].any()
+    assert changed.any() and not changed.all()
+
+
 def test_scale_shift_grid_matches_affine_grid():
     import torch.nn.functional as F
 

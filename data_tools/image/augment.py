@@ -14,6 +14,10 @@
   grey images (saturation 0) for a fraction of the groups, for models that must also read grey
   cameras (the demo's models lean on colour to tell a car's front from its rear; README).
 
+`random_convolution` randomises colours and local textures while keeping the shape (RandConv);
+training applies it last, to a copy that only the model's pose trunk reads
+(posenet_mlvae.training.data.make_batch).
+
 Object masks, when given, are flipped and resampled with their images (not colour-jittered).
 All randomness comes from the given torch.Generator, so a training run can save and restore it.
 Torch is imported inside the functions (data_tools stays importable without it).
@@ -24,6 +28,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from data_tools.geometry import flip_viewpoint
+from data_tools.image.moments import mean_and_std
 
 # Rec. 601 luma weights for the grey image used by contrast and saturation jitter.
 LUMA = (0.299, 0.587, 0.114)
@@ -80,6 +85,47 @@ def color_jitter(images, strength: float, generator, groups=None, grayscale: flo
     n_img, _, h, w = images.shape
     out = torch.baddbmm(offset, matrix, images.reshape(n_img, 3, h * w))  # (N, 3, H*W)
     return out.view(n_img, 3, h, w).clamp_(0.0, 1.0)
+
+
+def random_convolution(images, probability: float, generator, groups=None, kernel_sizes=(1, 3, 5)):
+    """Random-convolution texture and colour randomisation (RandConv, Xu et al. ICLR 2021) of float
+    images (N, 3, H, W) in [0, 1], for a `probability` of the images (of the groups, with ids).
+
+    A chosen image becomes a x + (1 - a) f * x: f a random 3 -> 3 channel filter (one kernel side
+    per batch from `kernel_sizes`, weights N(0, 1 / (3 k^2)), drawn per group like the colour
+    jitter's factors), a ~ U(0, 1); the filtered image is rescaled to the image's own mean and
+    standard deviation, then clamped to [0, 1]. Colours and local textures change, the outline
+    and the layout stay, so a model must read the shape (a car's front from its rear) more than
+    its colours. probability 0 returns the images untouched and draws nothing.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if probability <= 0:
+        return images
+    n_img, _, h, w = images.shape
+    device, dtype = images.device, images.dtype
+    index = torch.arange(n_img, device=device)
+    if groups is not None:
+        _, index = torch.unique(groups, return_inverse=True)
+    n = int(index.max()) + 1
+    chosen = (torch.rand(n, generator=generator, device=device) < probability)[index]  # (N,)
+    k = kernel_sizes[int(torch.randint(len(kernel_sizes), (1,), generator=generator, device=device))]
+    weights = torch.randn(n, 3, 3, k, k, generator=generator, device=device, dtype=dtype) / (3 * k * k) ** 0.5
+    mix = torch.rand(n, generator=generator, device=device, dtype=dtype)[index].view(-1, 1, 1, 1)
+    rows = torch.nonzero(chosen).flatten()
+    if len(rows) == 0:
+        return images
+    picked = images[rows]  # only the chosen images are filtered (one grouped convolution)
+    filtered = F.conv2d(F.pad(picked.reshape(1, 3 * len(rows), h, w), (k // 2,) * 4, mode="replicate"),
+                        weights[index[rows]].reshape(3 * len(rows), 3, k, k), groups=len(rows))
+    filtered = filtered.view(len(rows), 3, h, w)
+    mean, std = mean_and_std(picked)
+    f_mean, f_std = mean_and_std(filtered)
+    filtered = (filtered - f_mean) * (std / f_std.clamp_min(1e-6)) + mean
+    out = images.clone()
+    out[rows] = (mix[rows] * picked + (1 - mix[rows]) * filtered).clamp_(0.0, 1.0)
+    return out
 
 
 def _zoom_shift(n: int, scale: float, shift: float, generator, device, flip=None):

@@ -87,6 +87,9 @@ _OPTIONS = [
     ("--color-jitter", "data", "color_jitter", float, "brightness/contrast/saturation jitter"),
     ("--grayscale", "data", "grayscale", float,
      "probability that a group's training images turn grey (for grey cameras; default 0)"),
+    ("--random-conv", "data", "random_conv", float,
+     "probability that the pose trunk reads a group's training images through a random convolution "
+     "(colours and textures randomised, the shape kept; default 0.25, 0 = off)"),
     ("--scale-jitter", "data", "scale_jitter", float, "zoom jitter fraction"),
     ("--shift-jitter", "data", "shift_jitter", float, "shift jitter fraction of the side"),
 ]

@@ -137,10 +137,15 @@ class PoseMLVAE(nn.Module):
         normalised = (images - self.input_mean) / self.input_std
         return self.encoder(self._pose_input(images, normalised)), normalised
 
-    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor],
-                                                    Optional[torch.Tensor]]:
-        """images (N, 3, H, W) in [0, 1] -> mu_obs, logvar_obs, mu_content, logvar_content."""
-        features, normalised = self._pose_features(images)  # (N, hidden)
+    def encode(self, images: torch.Tensor, pose_images: Optional[torch.Tensor] = None
+               ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """images (N, 3, H, W) in [0, 1] -> mu_obs, logvar_obs, mu_content, logvar_content.
+
+        pose_images: what the pose trunk reads instead of `images` (training's random convolution:
+        data_tools.image.augment), while the content posterior still reads `images`."""
+        features, normalised = self._pose_features(images if pose_images is None else pose_images)  # (N, hidden)
+        if pose_images is not None:
+            normalised = (images - self.input_mean) / self.input_std
         if self.content_head is None:  # "direct": a deterministic feature, no posterior
             mu_obs = self.obs_head(features)
             return mu_obs, torch.zeros_like(mu_obs), None, None
@@ -161,13 +166,15 @@ class PoseMLVAE(nn.Module):
         mu_obs = self.obs_head(self._pose_features(images)[0])
         return mu_obs if self.content_head is None else mu_obs.chunk(2, dim=1)[0]
 
-    def forward(self, images: torch.Tensor, group_index: Optional[torch.Tensor] = None) -> ModelOutput:
-        """images (B, 3, H, W) in [0, 1]; group_index (B,) any int64 labels (None: each image alone).
+    def forward(self, images: torch.Tensor, group_index: Optional[torch.Tensor] = None,
+                pose_images: Optional[torch.Tensor] = None) -> ModelOutput:
+        """images (B, 3, H, W) in [0, 1]; group_index (B,) any int64 labels (None: each image alone);
+        pose_images: the pose trunk's own view of the images (`encode`), None = `images`.
 
         Training mode draws s_i and a sample of c_G per member; eval mode decodes the means.
         """
         B = images.shape[0]
-        mu_obs, logvar_obs, mu_c, logvar_c = self.encode(images)
+        mu_obs, logvar_obs, mu_c, logvar_c = self.encode(images, pose_images)
         pose = self.pose_head(mu_obs)
         if self.config.variant == "mlvae" and group_index is not None:
             _, group_of_image = torch.unique(group_index, return_inverse=True)  # (B,) in [0, G)

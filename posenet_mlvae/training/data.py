@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from data_tools.image.augment import augment_batch
+from data_tools.image.augment import augment_batch, random_convolution
 from data_tools.dataset import GroupedDataset
 from data_tools.image.preprocess import CropRule
 
@@ -29,6 +29,7 @@ class Batch(NamedTuple):
     theta: torch.Tensor
     has_pose: torch.Tensor  # (B,) bool
     pixel_weights: torch.Tensor  # (B, 1, H, W) reconstruction weight: 1 on the object, background_weight elsewhere
+    pose_images: torch.Tensor | None = None  # (B, 3, H, W) what the pose trunk reads instead (random convolution)
 
 
 @dataclass
@@ -137,9 +138,11 @@ def common_crop_rule(data: SplitData) -> CropRule | None:
 
 def make_batch(data: SplitData, indices: np.ndarray, device: torch.device, generator: torch.Generator | None,
                color: float = 0.0, scale: float = 0.0, shift: float = 0.0, hflip: bool = False,
-               background_weight: float = 1.0, grayscale: float = 0.0) -> Batch:
+               background_weight: float = 1.0, grayscale: float = 0.0, random_conv: float = 0.0) -> Batch:
     """Gather rows `indices` and augment them (generator None: no augmentation at all).
 
+    random_conv > 0: `pose_images` are the augmented images after data_tools.image.augment.random_convolution
+    (for that share of the groups), which the model's pose trunk reads instead of `images`.
     pixel_weights = background_weight + (1 - background_weight) * mask: with object masks and a
     background weight < 1 the reconstruction concentrates on the object (see losses.py).
     """
@@ -147,6 +150,7 @@ def make_batch(data: SplitData, indices: np.ndarray, device: torch.device, gener
     masks = torch.from_numpy(data.gather_masks(indices)) if background_weight != 1.0 else None
     angles = [torch.from_numpy(np.where(data.has_pose[indices], column[indices], np.nan).astype(np.float32))
               for column in (data.azimuth, data.elevation, data.theta)]
+    pose_x = None
     if generator is None:
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
         azimuth, elevation, theta = angles
@@ -156,7 +160,11 @@ def make_batch(data: SplitData, indices: np.ndarray, device: torch.device, gener
             images, *angles, torch.from_numpy(data.flip_allowed[indices]), generator,
             hflip=hflip, color=color, scale=scale, shift=shift, masks_uint8=masks,
             groups=torch.from_numpy(data.group[indices]), grayscale=grayscale)
+        if random_conv > 0:  # drawn last: the other augmentations' draws stay as they were
+            pose_x = random_convolution(x, random_conv, generator, torch.from_numpy(data.group[indices]))
     weights = torch.ones_like(x[:, :1]) if mask is None else background_weight + (1.0 - background_weight) * mask
     x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    if pose_x is not None:
+        pose_x = pose_x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     return Batch(x, torch.from_numpy(data.group[indices]).to(device), azimuth.to(device), elevation.to(device),
-                 theta.to(device), torch.from_numpy(data.has_pose[indices]).to(device), weights.to(device))
+                 theta.to(device), torch.from_numpy(data.has_pose[indices]).to(device), weights.to(device), pose_x)

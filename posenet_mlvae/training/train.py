@@ -207,7 +207,7 @@ def training_batch(data: SplitData, indices: np.ndarray, state: TrainState, dc: 
                    tc: TrainConfig) -> Batch:
     """Rows `indices` gathered and augmented as training sees them (pixel weights from tc.background_weight)."""
     return make_batch(data, indices, state.device, state.augment_rng, dc.color_jitter, dc.scale_jitter,
-                      dc.shift_jitter, dc.hflip, tc.background_weight, dc.grayscale)
+                      dc.shift_jitter, dc.hflip, tc.background_weight, dc.grayscale, dc.random_conv)
 
 
 def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
@@ -219,7 +219,7 @@ def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
     nothing is updated.
     """
     with torch.autocast(state.device.type, dtype=state.autocast or torch.float32, enabled=state.autocast is not None):
-        output = state.net(batch.images, batch.group)
+        output = state.net(batch.images, batch.group, batch.pose_images)
         terms = mlvae_loss(output, batch.images, batch.azimuth, batch.elevation, batch.theta, batch.has_pose,
                            state.model.pose_head.angle_mean, state.model.pose_head.angle_std, kl_scale=kl_scale,
                            pixel_weights=batch.pixel_weights, **loss_weights(tc))
