@@ -111,6 +111,8 @@ def random_convolution(images, probability: float, generator, groups=None, kerne
     n = int(index.max()) + 1
     chosen = (torch.rand(n, generator=generator, device=device) < probability)[index]  # (N,)
     k = kernel_sizes[int(torch.randint(len(kernel_sizes), (1,), generator=generator, device=device))]
+    # every group's filter and mix are drawn, chosen or not: the draws a batch takes do not
+    # depend on which groups are chosen
     weights = torch.randn(n, 3, 3, k, k, generator=generator, device=device, dtype=dtype) / (3 * k * k) ** 0.5
     mix = torch.rand(n, generator=generator, device=device, dtype=dtype)[index].view(-1, 1, 1, 1)
     rows = torch.nonzero(chosen).flatten()

@@ -143,8 +143,10 @@ class PoseMLVAE(nn.Module):
 
         pose_images: what the pose trunk reads instead of `images` (training's random convolution:
         data_tools.image.augment), while the content posterior still reads `images`."""
-        features, normalised = self._pose_features(images if pose_images is None else pose_images)  # (N, hidden)
-        if pose_images is not None:
+        if pose_images is None:
+            features, normalised = self._pose_features(images)  # (N, hidden); the content reads `normalised` too
+        else:
+            features = self._pose_features(pose_images)[0]
             normalised = (images - self.input_mean) / self.input_std
         if self.content_head is None:  # "direct": a deterministic feature, no posterior
             mu_obs = self.obs_head(features)

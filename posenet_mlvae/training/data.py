@@ -162,6 +162,7 @@ def make_batch(data: SplitData, indices: np.ndarray, device: torch.device, gener
             groups=torch.from_numpy(data.group[indices]), grayscale=grayscale)
         if random_conv > 0:  # drawn last: the other augmentations' draws stay as they were
             pose_x = random_convolution(x, random_conv, generator, torch.from_numpy(data.group[indices]))
+            pose_x = None if pose_x is x else pose_x  # no group chosen: the trunk reads the images
     weights = torch.ones_like(x[:, :1]) if mask is None else background_weight + (1.0 - background_weight) * mask
     x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     if pose_x is not None:
