@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 AFTER_TRAINING_S = 60.0
 PASCAL_SCORING_S = 5.0
 #: Training instances rendered per minute of the demo's budget (12 min: 3,072 instances x 24
-#: views, 109-125 s of rendering on a 2-core Xeon, 85-106 s on a 2-core AMD EPYC). Distinct cars are what the training lacked: at
+#: views, 73-125 s of rendering on 2-core Xeons, 85-106 s on a 2-core AMD EPYC). Distinct cars are what the training lacked: at
 #: seed 0 under the same 12 minutes, 384 / 768 / 1,536 training instances scored 4.80 / 4.33 /
 #: 4.35 deg on unseen renders and 8.58 / 7.13 / 6.86 deg, 78.1 / 83.8 / 88.8 % on sim2real_dev
 #: (README, the instance-count table); 3,072 instances x 12 views scored 4.43 and 7.56 deg / 84.7 %.

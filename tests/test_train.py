@@ -213,6 +213,24 @@ def test_bench_train_times_the_training_step_of_fit(toy, monkeypatch):
     assert all(not torch.equal(before[k], v) for k, v in state.model.named_parameters() if v.requires_grad)
 
 
+def test_bench_train_times_the_step_with_and_without_random_convolutions(toy, monkeypatch):
+    import posenet_mlvae.training.train as train
+    from posenet_mlvae.commands.benches.train import _training_step_timer
+
+    batches, real_step = [], train.train_step
+    monkeypatch.setattr(train, "train_step", lambda state, batch, tc, *args: batches.append(batch)
+                        or real_step(state, batch, tc, *args))
+    data = load_split([str(toy)], "train", 64)
+    default, plain = _training_step_timer(data, TINY), _training_step_timer(data, TINY, random_conv=0.0)
+    for _ in range(4):
+        default()
+    assert any(batch.pose_images is not None for batch in batches)  # about a quarter of the groups
+    del batches[:]
+    for _ in range(4):
+        plain()
+    assert all(batch.pose_images is None for batch in batches)
+
+
 def test_bench_train_breakdown_prints_the_ladder_against_the_direct_cnn(toy, capsys):
     from posenet_mlvae.commands.benches.train import BREAKDOWN_LADDER, interleaved_medians, print_breakdown
 
@@ -234,5 +252,6 @@ def test_bench_train_times_128_px_models_on_a_128_px_set(tmp_path, capsys):
                      "--skip-memory", "--breakdown"]) == 0
     out = capsys.readouterr().out
     assert "128 px" in out and out.count("x the direct CNN's step") == 6
+    assert "the pose trunk's random convolutions (--random-conv 0.25) cost" in out
     assert cli_main(["bench", "train", "--data", str(toy128), "--steps", "1", "--skip-memory"]) != 0
     assert "images are 128 px but the model expects 64 px" in capsys.readouterr().err

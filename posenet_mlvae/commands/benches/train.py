@@ -43,13 +43,15 @@ def endless_batches(sampler):
         sampler.set_epoch(sampler.epoch + 1)
 
 
-def _training_step_timer(data, model_config, seed: int = 0, amp: bool = True) -> Callable[[], float]:
+def _training_step_timer(data, model_config, seed: int = 0, amp: bool = True,
+                         random_conv: float | None = None) -> Callable[[], float]:
     """A function that runs one training step exactly as `fit` does and returns its seconds.
 
     The step is train.train_step on a batch from train.training_batch: the default TrainConfig
     and DataConfig (loss weights, pixel weights, augmentations, GradScaler, clip, AdamW), the
     sampler's next K x M batch (a new epoch when it runs out). Only the LR schedule is left out.
     amp=False: in float32 even where the default trains in mixed precision (train.autocast_dtype).
+    random_conv: DataConfig.random_conv instead of the default (the pose trunk's random convolutions).
     """
     import time
     from dataclasses import replace
@@ -61,6 +63,8 @@ def _training_step_timer(data, model_config, seed: int = 0, amp: bool = True) ->
     from posenet_mlvae.training.train import build_train_state, train_step, training_batch
 
     train_config, data_config = replace(TrainConfig(), seed=seed, amp=amp), DataConfig()
+    if random_conv is not None:
+        data_config = replace(data_config, random_conv=random_conv)
     state = build_train_state(model_config, train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
     state.net.train()
     batches = endless_batches(state.sampler)
@@ -187,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from posenet_mlvae.config import ModelConfig, TrainConfig
+    from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig
     from posenet_mlvae.training.data import load_split
     from posenet_mlvae.training.train import autocast_dtype
     from posenet_mlvae.network.model import build_model, count_parameters
@@ -211,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
 
     precision = autocast_dtype(train_config.amp, torch.device("cpu"))
     timers = {"mlvae": _training_step_timer(data, config),
-              "vae": _training_step_timer(data, ModelConfig(variant="vae", image_size=args.image_size))}
+              "vae": _training_step_timer(data, ModelConfig(variant="vae", image_size=args.image_size)),
+              "no random conv": _training_step_timer(data, config, random_conv=0.0)}
     if precision is not None:
         timers["float32"] = _training_step_timer(data, config, amp=False)
     medians = interleaved_medians(timers, args.steps)
@@ -223,6 +228,9 @@ def run(args: argparse.Namespace) -> int:
               f"is {medians['float32'] / median_mlvae:.2f}x as fast")
     print(f"ML-VAE / plain VAE step time: {median_mlvae / median_vae:.3f} "
           f"(VAE {1000 * median_vae:.1f} ms; target < 1.05)")
+    plain = medians["no random conv"]
+    print(f"the pose trunk's random convolutions (--random-conv {DataConfig().random_conv:g}) cost "
+          f"{median_mlvae / plain:.3f}x a step (without: {1000 * plain:.1f} ms)")
     raw = _loading_rate(root, 64, augment=False)
     augmented = _loading_rate(root, 64, augment=True)
     print(f"data loading from disk (mmap, page cache, images + masks): {raw:,.0f} images/s gather only, "
