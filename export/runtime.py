@@ -390,7 +390,8 @@ class PoseEstimator:
         return GroupPrediction(self._poses(out, sources), mean, logvar)
 
     def content_posteriors(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each image's own content posterior (mean, log-variance), float32 (N, D_c) each."""
+        """Each image's own content posterior (mean, log-variance), float32 (N, D_c) each; for
+        left-right symmetric objects the model multiplies it with its mirror's."""
         self._check_content_outputs()
         out = self.run(batch)
         return out[CONTENT_OUTPUT], out[CONTENT_LOGVAR_OUTPUT]

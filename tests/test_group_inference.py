@@ -54,8 +54,9 @@ def test_predict_group_equals_the_torch_models_group_product(exported, estimator
     group = estimator.predict_group(images)
     batch, _ = estimator.preprocess(images)
     model, _ = load_checkpoint(exported / "best.pt", map_location="cpu")
+    images_and_mirrors = torch.from_numpy(np.concatenate([batch, batch[..., ::-1]]))  # a symmetric car's mirror is a view too
     with torch.no_grad():
-        output = model.eval()(torch.from_numpy(batch), torch.zeros(5, dtype=torch.int64))
+        output = model.eval()(images_and_mirrors, torch.zeros(10, dtype=torch.int64))
     np.testing.assert_allclose(group.content_mean, output.mu_group[0].numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(group.content_logvar, output.logvar_group[0].numpy(), rtol=1e-4, atol=1e-5)
     singles = estimator.predict(images)
@@ -111,6 +112,7 @@ def test_retrieval_through_the_runtime_equals_the_torch_diagnostic(exported, tmp
     from data_tools.image.preprocess import to_model_input
     from eval.retrieval import retrieval_top1
     from posenet_mlvae.evaluation.runtime_retrieval import runtime_retrieval
+    from posenet_mlvae.inference import encode_pose
     from posenet_mlvae.toy_data import write_toy_dataset
     from posenet_mlvae.training.checkpoint import load_checkpoint
 
@@ -119,7 +121,7 @@ def test_retrieval_through_the_runtime_equals_the_torch_diagnostic(exported, tmp
     through = runtime_retrieval(exported / "model.onnx", dataset, seed=4)
     model, _ = load_checkpoint(exported / "best.pt", map_location="cpu")
     with torch.no_grad():
-        _, _, mu, logvar = model.eval().encode(torch.from_numpy(to_model_input(dataset.images(np.arange(50)))))
+        _, _, _, mu, logvar = encode_pose(model.eval(), torch.from_numpy(to_model_input(dataset.images(np.arange(50)))))
     reference = retrieval_top1(mu.numpy(), dataset.records["group"], logvar=logvar.numpy(), seed=4)
     for k in ("1", "2", "4"):
         assert through["by_views"][k]["top1"] == pytest.approx(reference[k]["top1"], abs=0.02)

@@ -15,7 +15,8 @@ from posenet_mlvae.training.checkpoint import load_state_strict
 from posenet_mlvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, model_config_from_dict, to_dict
 from posenet_mlvae.inference import PoseDecoder, PoseInference, encode_pose, set_zoom_average, zoom_about_centre
 from posenet_mlvae.network.losses import reconstruction_sse
-from posenet_mlvae.network.model import build_model, group_product_of_gaussians, leave_one_out_product
+from posenet_mlvae.network.model import (build_model, group_product_of_gaussians, leave_one_out_product,
+                                         product_of_gaussians)
 from posenet_mlvae.network.pose_head import PoseLogits
 
 TINY = ModelConfig(width=8, decoder_width=4, hidden_dim=32, obs_dim=6, content_dim=5)
@@ -273,16 +274,34 @@ def test_inference_module_matches_model_and_treats_images_alone():
         decoded = model.pose_head.decode(model.pose_head.average_with_mirror(output.pose, mirrored.pose))
         plain = PoseInference(build_model(replace(TINY, mirror_average=False, zoom_average=0.0)).eval())
         plain.model.load_state_dict(model.state_dict())
-        plain_azimuth = plain(images)[0]
+        plain_outputs = plain(images)
+        # image i and its mirror as group i: the model's own group product (scatter form)
+        pairs = model(torch.cat([images, torch.flip(images, dims=[3])]), torch.arange(5).repeat(2))
     torch.testing.assert_close(azimuth, decoded.azimuth)
-    torch.testing.assert_close(plain_azimuth, model.pose_head.decode(output.pose).azimuth)
-    torch.testing.assert_close(mu_content, output.mu_content)  # a group of one = its own posterior
-    torch.testing.assert_close(logvar_content, output.logvar_content)
+    torch.testing.assert_close(plain_outputs[0], model.pose_head.decode(output.pose).azimuth)
+    torch.testing.assert_close(plain_outputs[6], output.mu_content)  # no mirror: a group of one = its own posterior
+    torch.testing.assert_close(plain_outputs[7], output.logvar_content)
+    torch.testing.assert_close(mu_content, pairs.mu_group)  # symmetric objects: the image and its mirror
+    torch.testing.assert_close(logvar_content, pairs.logvar_group)
+    assert not torch.allclose(mu_content, output.mu_content)
     torch.testing.assert_close(single[0], azimuth[2:3])
     assert rotation.shape == (5, 3, 3) and ((confidence >= 0) & (confidence <= 1)).all()
     decoder = PoseDecoder(model).eval()
     with torch.no_grad():
-        torch.testing.assert_close(decoder(mu_obs, mu_content), output.reconstruction)
+        torch.testing.assert_close(decoder(mu_obs, output.mu_content), output.reconstruction)
+
+
+def test_stacked_product_of_gaussians_matches_the_numpy_product():
+    from data_tools.gaussians import product_of_gaussians as numpy_product
+
+    rng = np.random.default_rng(1)
+    mu, logvar = rng.normal(size=(3, 4, 6)), rng.uniform(-9, 5, size=(3, 4, 6))
+    got_mu, got_logvar = product_of_gaussians(torch.tensor(mu), torch.tensor(logvar))
+    expected_mu, expected_logvar = numpy_product(mu, logvar, axis=0)
+    np.testing.assert_allclose(got_mu.numpy(), expected_mu, rtol=1e-10)
+    np.testing.assert_allclose(got_logvar.numpy(), expected_logvar, rtol=1e-10)
+    one_mu, one_logvar = product_of_gaussians(torch.tensor(mu[:1]), torch.tensor(logvar[:1]))
+    np.testing.assert_allclose(one_mu.numpy(), mu[0]) and np.testing.assert_allclose(one_logvar.numpy(), logvar[0])
 
 
 def test_strict_loading_names_keys():

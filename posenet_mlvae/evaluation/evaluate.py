@@ -32,7 +32,7 @@ from data_tools.image.preprocess import CropRule, to_model_input
 from eval.confidence import confidence_summary
 from eval.metrics import summarize, viewpoint_errors_deg
 from eval.probes import PROBE_KINDS
-from posenet_mlvae.inference import encode_pose, pose_angles, set_zoom_average
+from posenet_mlvae.inference import encode_latents, encode_pose, pose_angles, set_zoom_average
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def predict(model: torch.nn.Module, dataset: GroupedDataset, rows: np.ndarray | 
             encoded = encode_pose(model, images)
             pred, confidence, latents = pose_angles(encoded.pose), encoded.pose.confidence, encoded[1:]
         else:
-            latents = model.encode(images)
+            latents = encode_latents(model, images)
             pred, confidence = torch.full((len(images), 3), float("nan")), torch.full((len(images),), float("nan"))
         values = {"pred": pred, "confidence": confidence,
                   **dict(zip(("mu_obs", "logvar_obs", "mu_content", "logvar_content"), latents))}

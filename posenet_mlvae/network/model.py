@@ -54,6 +54,20 @@ class ModelOutput(NamedTuple):
     pose: PoseLogits
 
 
+def product_of_gaussians(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Product of the Gaussians stacked along dim 0: mu, logvar (k, ...) -> (mean, logvar) (...).
+
+    The torch twin of data_tools.gaussians.product_of_gaussians (log-precisions shifted by their
+    maximum), in elementwise ops only, so it exports to ONNX with any batch size; for groups of
+    different sizes in one batch, `group_product_of_gaussians`.
+    """
+    log_precision = -logvar
+    top = log_precision.max(dim=0).values
+    weights = torch.exp(log_precision - top)  # (k, ...) precisions relative to the largest
+    total = weights.sum(dim=0)
+    return (weights * mu).sum(dim=0) / total, -(top + torch.log(total))
+
+
 def group_product_of_gaussians(mu: torch.Tensor, logvar: torch.Tensor, group_of_image: torch.Tensor,
                                num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Product of the Gaussians N(mu_i, exp(logvar_i)) of each group, for all groups at once.
@@ -152,15 +166,31 @@ class PoseMLVAE(nn.Module):
             mu_obs = self.obs_head(features)
             return mu_obs, torch.zeros_like(mu_obs), None, None
         mu_obs, logvar_obs = self.obs_head(features).chunk(2, dim=1)  # (N, D_obs) each
+        mu_c, logvar_c = self._content_posterior(features, normalised)  # (N, D_c) each
+        return mu_obs, logvar_obs.clamp(LOGVAR_MIN, LOGVAR_MAX), mu_c, logvar_c
+
+    def _content_posterior(self, pose_features: Optional[torch.Tensor], normalised: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, clamped logvar) of the content posterior: from the separate content encoder reading
+        `normalised` (the fixed-statistics input), or from the pose trunk's features without one."""
         if self.content_encoder is None:
-            content_features = features
+            features = pose_features
         else:
             factor = self.config.content_downsample
-            small = F.avg_pool2d(normalised, factor) if factor > 1 else normalised
-            content_features = self.content_encoder(small)
-        mu_c, logvar_c = self.content_head(content_features).chunk(2, dim=1)  # (N, D_c) each
-        return (mu_obs, logvar_obs.clamp(LOGVAR_MIN, LOGVAR_MAX), mu_c,
-                logvar_c.clamp(LOGVAR_MIN, LOGVAR_MAX))
+            features = self.content_encoder(F.avg_pool2d(normalised, factor) if factor > 1 else normalised)
+        mu_c, logvar_c = self.content_head(features).chunk(2, dim=1)
+        return mu_c, logvar_c.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def encode_content(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (N, 3, H, W) in [0, 1] -> mu_content, logvar_content (N, D_c): `encode` without
+        the observation head, for the content's extra test-time view (the mirror)."""
+        if self.content_head is None:
+            raise ValueError("the 'direct' variant has no content latent")
+        if self.content_encoder is None:
+            features, normalised = self._pose_features(images)
+        else:
+            features, normalised = None, (images - self.input_mean) / self.input_std
+        return self._content_posterior(features, normalised)
 
     def encode_obs(self, images: torch.Tensor) -> torch.Tensor:
         """images (N, 3, H, W) in [0, 1] -> mu_obs (N, D_obs) alone: `encode` without the content
