@@ -146,7 +146,7 @@ def encode_latents(model: PoseMLVAE, images: torch.Tensor
     logvar_content at test time: `PoseMLVAE.encode`, with a symmetric object's content posterior
     multiplied by its mirror's (the group product of two views: the mirror is another view of
     the same instance, evidence for the same content as it is for the pose). Identity retrieval
-    from one view gained 2-3 points with it (README, model section)."""
+    from one view gained 0.6-2.4 points with it (README, model section)."""
     mu_obs, logvar_obs, mu_content, logvar_content = model.encode(images)
     if mu_content is not None and uses_mirror_average(model):
         mu_mirror, logvar_mirror = model.encode_content(torch.flip(images, dims=[3]))

@@ -291,6 +291,18 @@ def test_inference_module_matches_model_and_treats_images_alone():
         torch.testing.assert_close(decoder(mu_obs, output.mu_content), output.reconstruction)
 
 
+@pytest.mark.parametrize("content_width", [8, 0])
+def test_encode_content_is_the_content_half_of_encode(content_width):
+    torch.manual_seed(0)
+    model = build_model(replace(TINY, content_width=content_width)).eval()
+    images = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        _, _, mu, logvar = model.encode(images)
+        torch.testing.assert_close(model.encode_content(images), (mu, logvar))
+    with pytest.raises(ValueError, match="no content latent"):
+        build_model(replace(TINY, variant="direct")).encode_content(images)
+
+
 def test_stacked_product_of_gaussians_matches_the_numpy_product():
     from data_tools.gaussians import product_of_gaussians as numpy_product
 
