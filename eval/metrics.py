@@ -6,9 +6,10 @@ Summary: MedErr = median error (deg); Acc@pi/6 = fraction with error <= 30 deg; 
 <= 10 deg (RenderForCNN counts `< 30`: on float errors the two differ only on exact ties). Per
 category, and the unweighted mean over categories as RenderForCNN and Tulsiani report.
 
-Failure anatomy (`failure_counts`, `azimuth_breakdown`): front/rear flips (error > 150 deg, the
-near-180-degree confusions of near-symmetric objects), gross errors in (60, 150] deg, and the
-figures per bin of the TRUE azimuth, which show which views are read wrong.
+Failure anatomy (`failure_counts`, `azimuth_breakdown`, `label_breakdown`): front/rear flips
+(error > 150 deg, the near-180-degree confusions of near-symmetric objects), gross errors in
+(60, 150] deg, and the figures per bin of the TRUE azimuth, which show which views are read
+wrong, or per label (e.g. CAD model), which show which objects are.
 
 `viewpoint_errors_deg` takes numpy arrays (the reference path) or torch tensors (batched, on any
 device, differentiable); the two agree to float precision (tests/test_metrics.py).
@@ -106,6 +107,22 @@ def azimuth_breakdown(errors_deg, true_azimuth_deg, bins: int = 8) -> list[dict]
         rows.append({"azimuth_from": k * width, "azimuth_to": (k + 1) * width, "n": summary["n"],
                      "med_err_deg": summary["med_err_deg"], "acc_pi_6": summary["acc_pi_6"],
                      "flips": failure_counts(block)["flips"]})
+    return rows
+
+
+def label_breakdown(errors_deg, labels) -> list[dict]:
+    """n, MedErr, Acc@pi/6 and flips per distinct label (e.g. the CAD model PASCAL3D+ matched to
+    each object), one row {"label", ...} per label in sorted order: which objects are read wrong."""
+    errors = _to_numpy(errors_deg).astype(np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    if errors.shape != labels.shape:
+        raise ValueError(f"label_breakdown: {errors.size} errors for {labels.size} labels")
+    rows = []
+    for label in np.unique(labels):
+        block = errors[labels == label]
+        summary = _summary(block)
+        rows.append({"label": label.item(), "n": summary["n"], "med_err_deg": summary["med_err_deg"],
+                     "acc_pi_6": summary["acc_pi_6"], "flips": failure_counts(block)["flips"]})
     return rows
 
 

@@ -32,7 +32,8 @@ def tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("pascal3d") / "PASCAL3D+_release1.1"
     truth = fx.make_pascal3d_fixture(root)
     poses = [truth[("car", "pascal", vid, i)]["pose"] for vid, i in TEST_CARS]
-    return root, np.array([[p.azimuth, p.elevation, p.theta] for p in poses])
+    cads = np.array([truth[("car", "pascal", vid, i)]["cad"] for vid, i in TEST_CARS])
+    return root, np.array([[p.azimuth, p.elevation, p.theta] for p in poses]), cads
 
 
 def _fixed_pose_checkpoint(path, azimuth: float, elevation: float, theta: float, crop_rule=None,
@@ -84,7 +85,7 @@ def _predictions(path):
 
 
 def test_flips_and_gross_errors_match_the_ground_truth(tree, tmp_path, capsys):
-    root, true = tree
+    root, true, cads = tree
     predicted = (350.0, 15.0, 0.0)
     checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", *predicted)
     assert _bench(root, checkpoint, tmp_path / "out") == 0
@@ -108,6 +109,12 @@ def test_flips_and_gross_errors_match_the_ground_truth(tree, tmp_path, capsys):
         assert row["n"] == int((bins == k).sum()) and row["flips"] == int((errors[bins == k] > 150).sum())
         if row["n"]:
             assert row["med_err_deg"] == pytest.approx(np.median(errors[bins == k]), abs=1e-3)
+    assert [row["cad_index"] for row in result["per_cad_model"]] == sorted(set(cads.tolist()))  # 1, 2, 3
+    for row in result["per_cad_model"]:
+        mine = errors[cads == row["cad_index"]]
+        assert row["n"] == mine.size and row["flips"] == int((mine > 150).sum())
+        assert row["med_err_deg"] == pytest.approx(np.median(mine), abs=1e-3)
+    assert "CAD model" in printed
     assert f"flips (error > 150 deg) {flips}  errors in (60, 150] deg {gross}" in printed
     assert f"n {len(TEST_CARS)}  MedErr {np.median(errors):.2f} deg" in printed
     assert "[135, 180)         2" in printed and "confidence AUROC for error > 30 deg -" in printed
@@ -118,7 +125,7 @@ def test_auroc_matches_sklearn_on_the_predictions(tree, tmp_path, capsys):
     from data_tools.pascal3d.protocol import index_dataset
     from data_tools.pascal3d.build import CropConfig, build_dataset
 
-    root, true = tree
+    root, true, _ = tree
     predicted = (165.0, 15.0, 3.0)
     crops = build_dataset(index_dataset(root, ["car"], workers=1), tmp_path / "crops", CropConfig(size=64)).out
     test_crops = GroupedDataset(crops, split="test")
@@ -145,7 +152,7 @@ def test_auroc_matches_sklearn_on_the_predictions(tree, tmp_path, capsys):
 def test_crops_follow_the_checkpoint_rule_and_are_reused(tree, tmp_path, capsys):
     from data_tools.pascal3d.build import CropConfig
 
-    root, _ = tree
+    root, _, _ = tree
     out = tmp_path / "out"
     stretch = _fixed_pose_checkpoint(tmp_path / "stretch" / "best.pt", 10.0, 5.0, 0.0,
                                      crop_rule={"mode": "stretch", "margin": 0.2})
@@ -167,7 +174,7 @@ def test_crops_follow_the_checkpoint_rule_and_are_reused(tree, tmp_path, capsys)
 
 
 def test_size_must_match_the_checkpoint(tree, tmp_path, capsys):
-    root, _ = tree
+    root, _, _ = tree
     checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 10.0, 5.0, 0.0)
     assert _bench(root, checkpoint, tmp_path / "out", "--size", "128") == 2
     assert "--size 128 does not match the checkpoint's input size 64" in capsys.readouterr().err
@@ -180,7 +187,7 @@ def test_colour_tests_score_changed_crops(tree, tmp_path, capsys):
     from posenet_mlvae.evaluation.evaluate import predict
     from posenet_mlvae.training.checkpoint import load_checkpoint
 
-    root, _ = tree
+    root, _, _ = tree
     checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
     assert _bench(root, checkpoint, tmp_path / "out", "--colour-test") == 0
     printed = capsys.readouterr().out

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval.metrics import (azimuth_breakdown, failure_counts, format_table, summarize,
+from eval.metrics import (azimuth_breakdown, failure_counts, format_table, label_breakdown, summarize,
                           viewpoint_errors_deg)
 
 
@@ -72,6 +72,17 @@ def test_azimuth_breakdown_hand_computed():
     assert len(azimuth_breakdown(errors, azimuth, bins=4)) == 4
     with pytest.raises(ValueError, match="7 errors for 2 azimuths"):
         azimuth_breakdown(errors, azimuth[:2])
+
+
+def test_label_breakdown_hand_computed():
+    errors = np.array([10.0, 170.0, 20.0, 40.0, 155.0, 5.0])
+    rows = label_breakdown(errors, np.array([3, 1, 3, 1, 1, 2]))
+    assert [r["label"] for r in rows] == [1, 2, 3]  # sorted, as plain Python values
+    assert rows[0] == {"label": 1, "n": 3, "med_err_deg": 155.0, "acc_pi_6": 0.0, "flips": 2}
+    assert rows[1] == {"label": 2, "n": 1, "med_err_deg": 5.0, "acc_pi_6": 1.0, "flips": 0}
+    assert rows[2] == {"label": 3, "n": 2, "med_err_deg": 15.0, "acc_pi_6": 1.0, "flips": 0}
+    with pytest.raises(ValueError, match="6 errors for 2 labels"):
+        label_breakdown(errors, [1, 2])
 
 
 def test_numpy_and_torch_paths_agree():

@@ -6,7 +6,8 @@ the pascal3d default) at the checkpoint's input size, and cached in
 OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split test is then scored
 by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.evaluate_split). The figures:
 n, MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
-confidence's AUROC for error > 30 deg and the same per 45-degree bin of the TRUE azimuth; on request
+confidence's AUROC for error > 30 deg, the same per 45-degree bin of the TRUE azimuth and per CAD
+model (which car models are read wrong: PASCAL3D+ matches each object to one); on request
 the headline figures again on the crops grey and hue-turned (`colour_test_figures`). Used by
 `posenet-mlvae bench sim2real` and `posenet-mlvae demo --pascal-root`.
 """
@@ -17,6 +18,8 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 AZIMUTH_BINS = 8
 
@@ -80,26 +83,33 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
     return folder, True
 
 
-def sim2real_figures(errors_deg, true_azimuth_deg, confidence, bins: int = AZIMUTH_BINS) -> dict[str, Any]:
+def sim2real_figures(errors_deg, true_azimuth_deg, confidence, bins: int = AZIMUTH_BINS,
+                     cad_index=None) -> dict[str, Any]:
     """The bench's figures from per-image errors, true azimuths and confidences (all (N,) arrays).
 
     n, med_err_deg, acc_pi_6, acc_pi_18, flips (> 150 deg), errors_60_150, auroc_err_gt_30 (None
-    when undefined) and per_azimuth (eval.metrics.azimuth_breakdown over `bins` bins).
+    when undefined), per_azimuth (eval.metrics.azimuth_breakdown over `bins` bins) and, given
+    each object's PASCAL3D+ CAD model index `cad_index` (N,), per_cad_model
+    (eval.metrics.label_breakdown, rows keyed "cad_index").
     """
     from eval.confidence import failure_auroc
-    from eval.metrics import azimuth_breakdown, failure_counts, summarize
+    from eval.metrics import azimuth_breakdown, failure_counts, label_breakdown, summarize
 
     summary = summarize(errors_deg)
     area = failure_auroc(errors_deg, confidence)
-    return {"n": summary["n"], "med_err_deg": summary["med_err_deg"], "acc_pi_6": summary["acc_pi_6"],
-            "acc_pi_18": summary["acc_pi_18"], **failure_counts(errors_deg),
-            "auroc_err_gt_30": None if area != area else area,  # NaN -> None (JSON null)
-            "per_azimuth": azimuth_breakdown(errors_deg, true_azimuth_deg, bins)}
+    figures = {"n": summary["n"], "med_err_deg": summary["med_err_deg"], "acc_pi_6": summary["acc_pi_6"],
+               "acc_pi_18": summary["acc_pi_18"], **failure_counts(errors_deg),
+               "auroc_err_gt_30": None if area != area else area,  # NaN -> None (JSON null)
+               "per_azimuth": azimuth_breakdown(errors_deg, true_azimuth_deg, bins)}
+    if cad_index is not None:
+        figures["per_cad_model"] = [{"cad_index": int(row.pop("label")), **row}
+                                    for row in label_breakdown(errors_deg, cad_index)]
+    return figures
 
 
 def format_figures(figures: dict[str, Any]) -> str:
     """The printed report: headline figures, the colour tests' when scored, then one row per
-    true-azimuth bin."""
+    true-azimuth bin and one per CAD model when known."""
     area = figures["auroc_err_gt_30"]
     lines = [f"n {figures['n']}  MedErr {figures['med_err_deg']:.2f} deg  "
              f"Acc@pi/6 {100 * figures['acc_pi_6']:.1f} %  Acc@pi/18 {100 * figures['acc_pi_18']:.1f} %",
@@ -117,6 +127,11 @@ def format_figures(figures: dict[str, Any]) -> str:
                          f"{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}")
         else:
             lines.append(f"{span:<14}{0:>6}{'-':>10}{'-':>10}{0:>7}")
+    if figures.get("per_cad_model"):
+        lines.append(f"{'CAD model':<14}{'n':>6}{'MedErr':>10}{'Acc@pi/6':>10}{'flips':>7}")
+        for row in figures["per_cad_model"]:
+            lines.append(f"{row['cad_index']:<14}{row['n']:>6}{row['med_err_deg']:>9.2f}\u00b0"
+                         f"{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}")
     return "\n".join(lines)
 
 
@@ -171,8 +186,12 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
                                            progress=progress, zoom_average=zoom_average))
     predictions = evaluation.predictions
     labelled = predictions.has_pose
+    records = evaluation.dataset.records
+    cad_index = None
+    if "cad_index" in records:  # PASCAL3D+ numbers its CAD models from 1; 0 = none recorded
+        cad_index = np.nan_to_num(records["cad_index"][predictions.row][labelled].astype(np.float64)).astype(np.int64)
     figures = sim2real_figures(predictions.errors_deg()[labelled], predictions.true[labelled, 0],
-                               predictions.confidence[labelled])
+                               predictions.confidence[labelled], cad_index=cad_index)
     if colour_tests:
         figures["colour_tests"] = colour_test_figures(checkpoint, evaluation.dataset, device, batch_size,
                                                       zoom_average, progress)
