@@ -119,20 +119,22 @@ def format_figures(figures: dict[str, Any]) -> str:
         lines.append(f"colour test {name}: MedErr {changed['med_err_deg']:.2f} deg  "
                      f"Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips {changed['flips']}  "
                      f"errors in (60, 150] deg {changed['errors_60_150']}")
-    lines.append(f"{'true azimuth':<14}{'n':>6}{'MedErr':>10}{'Acc@pi/6':>10}{'flips':>7}")
-    for row in figures["per_azimuth"]:
-        span = f"[{row['azimuth_from']:.0f}, {row['azimuth_to']:.0f})"
-        if row["n"]:
-            lines.append(f"{span:<14}{row['n']:>6}{row['med_err_deg']:>9.2f}\u00b0"
-                         f"{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}")
-        else:
-            lines.append(f"{span:<14}{0:>6}{'-':>10}{'-':>10}{0:>7}")
+    lines.append(_breakdown_row("true azimuth", None))
+    lines += [_breakdown_row(f"[{row['azimuth_from']:.0f}, {row['azimuth_to']:.0f})", row)
+              for row in figures["per_azimuth"]]
     if figures.get("per_cad_model"):
-        lines.append(f"{'CAD model':<14}{'n':>6}{'MedErr':>10}{'Acc@pi/6':>10}{'flips':>7}")
-        for row in figures["per_cad_model"]:
-            lines.append(f"{row['cad_index']:<14}{row['n']:>6}{row['med_err_deg']:>9.2f}\u00b0"
-                         f"{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}")
+        lines.append(_breakdown_row("CAD model", None))
+        lines += [_breakdown_row(str(row["cad_index"]), row) for row in figures["per_cad_model"]]
     return "\n".join(lines)
+
+
+def _breakdown_row(name: str, row: dict | None) -> str:
+    """One printed row of a breakdown (n, MedErr, Acc@pi/6, flips); row None = the header."""
+    if row is None:
+        return f"{name:<14}{'n':>6}{'MedErr':>10}{'Acc@pi/6':>10}{'flips':>7}"
+    if not row["n"]:
+        return f"{name:<14}{0:>6}{'-':>10}{'-':>10}{0:>7}"
+    return f"{name:<14}{row['n']:>6}{row['med_err_deg']:>9.2f}\u00b0{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}"
 
 
 def colour_test_figures(checkpoint: str | Path, dataset, device: str = "cpu", batch_size: int = 256,
