@@ -146,9 +146,13 @@ class PoseMLVAE(nn.Module):
         mean, std = mean_and_std(images, (1, 2, 3) if norm == "image" else (2, 3))
         return (images - mean) / std.clamp_min(STD_FLOOR)
 
+    def _normalised(self, images: torch.Tensor) -> torch.Tensor:
+        """images in [0, 1] normalised by the fixed (ImageNet) statistics: the content encoder's input."""
+        return (images - self.input_mean) / self.input_std
+
     def _pose_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The pose trunk's features (N, hidden) and the input normalised by the fixed statistics."""
-        normalised = (images - self.input_mean) / self.input_std
+        normalised = self._normalised(images)
         return self.encoder(self._pose_input(images, normalised)), normalised
 
     def encode(self, images: torch.Tensor, pose_images: Optional[torch.Tensor] = None
@@ -161,7 +165,7 @@ class PoseMLVAE(nn.Module):
             features, normalised = self._pose_features(images)  # (N, hidden); the content reads `normalised` too
         else:
             features = self._pose_features(pose_images)[0]
-            normalised = (images - self.input_mean) / self.input_std
+            normalised = self._normalised(images)
         if self.content_head is None:  # "direct": a deterministic feature, no posterior
             mu_obs = self.obs_head(features)
             return mu_obs, torch.zeros_like(mu_obs), None, None
@@ -189,7 +193,7 @@ class PoseMLVAE(nn.Module):
         if self.content_encoder is None:
             features, normalised = self._pose_features(images)
         else:
-            features, normalised = None, (images - self.input_mean) / self.input_std
+            features, normalised = None, self._normalised(images)
         return self._content_posterior(features, normalised)
 
     def encode_obs(self, images: torch.Tensor) -> torch.Tensor:
