@@ -126,6 +126,21 @@ def label_breakdown(errors_deg, labels) -> list[dict]:
     return rows
 
 
+#: The views' conditions, in the order tables list them.
+VIEW_CONDITIONS = ("clean", "occluded", "truncated", "occluded+truncated")
+
+
+def view_conditions(occluded, truncated) -> np.ndarray:
+    """Each view's condition, one of `VIEW_CONDITIONS`: whether something hides part of the object
+    (`occluded`: a fraction or a 0/1 flag, > 0) and whether the image border cuts it (`truncated`).
+    PASCAL3D+'s usual protocol scores only the clean objects, so tables show them apart."""
+    occluded = _to_numpy(occluded).astype(np.float64).reshape(-1) > 0
+    truncated = _to_numpy(truncated).astype(np.float64).reshape(-1) > 0
+    if occluded.shape != truncated.shape:
+        raise ValueError(f"view_conditions: {occluded.size} occlusion flags for {truncated.size} truncation flags")
+    return np.array(VIEW_CONDITIONS, dtype=object)[occluded.astype(int) + 2 * truncated.astype(int)]
+
+
 def _to_numpy(values) -> np.ndarray:
     if hasattr(values, "detach"):  # a torch tensor, without importing torch here
         return values.detach().cpu().numpy()
@@ -133,13 +148,16 @@ def _to_numpy(values) -> np.ndarray:
 
 
 def format_table(summary: dict, title: str = "") -> str:
-    """A short fixed-width text table of a `summarize` result for terminals and reports."""
+    """A short fixed-width text table of a `summarize` result for terminals and reports, then
+    its `per_condition` rows (clean, occluded, truncated views) when it has them."""
     lines = [title] if title else []
-    lines.append(f"{'category':<14}{'n':>7}{'MedErr':>9}{'Acc@pi/6':>10}{'Acc@pi/18':>11}")
+    names = [*summary.get("per_category", {}), *(f" {c}" for c in summary.get("per_condition", {}))]
+    width = max([14, *(len(name) + 1 for name in names)])
+    lines.append(f"{'category':<{width}}{'n':>7}{'MedErr':>9}{'Acc@pi/6':>10}{'Acc@pi/18':>11}")
 
     def row(name: str, block: dict) -> str:
         n = block.get("n", "")
-        return (f"{name:<14}{n!s:>7}{block['med_err_deg']:>8.2f}\u00b0"
+        return (f"{name:<{width}}{n!s:>7}{block['med_err_deg']:>8.2f}\u00b0"
                 f"{100 * block['acc_pi_6']:>9.1f}%{100 * block['acc_pi_18']:>10.1f}%")
 
     for name, block in summary.get("per_category", {}).items():
@@ -147,8 +165,11 @@ def format_table(summary: dict, title: str = "") -> str:
     if "mean_over_categories" in summary and len(summary["per_category"]) > 1:
         lines.append(row("mean(classes)", {**summary["mean_over_categories"], "n": ""}))
     lines.append(row("all", summary))
+    for name, block in summary.get("per_condition", {}).items():
+        lines.append(row(f" {name}", block))
     return "\n".join(lines)
 
 
-__all__ = ["ACC_THRESHOLDS_DEG", "FLIP_THRESHOLD_DEG", "GROSS_ERROR_FROM_DEG", "azimuth_breakdown",
-           "failure_counts", "format_table", "summarize", "viewpoint_errors_deg"]
+__all__ = ["ACC_THRESHOLDS_DEG", "FLIP_THRESHOLD_DEG", "GROSS_ERROR_FROM_DEG", "VIEW_CONDITIONS",
+           "azimuth_breakdown", "failure_counts", "format_table", "summarize", "view_conditions",
+           "viewpoint_errors_deg"]

@@ -62,7 +62,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def metrics_table(metrics: Mapping[str, Any]) -> str:
-    """Markdown table: overall, each category and the mean over categories."""
+    """Markdown table: overall, each category, the mean over categories and each view condition
+    (clean, occluded, truncated) when the metrics hold them."""
     lines = ["| subset | n | MedErr (deg) | Acc@pi/6 | Acc@pi/18 |", "|---|---:|---:|---:|---:|"]
 
     def row(name: str, block: Mapping[str, Any]) -> None:
@@ -76,6 +77,8 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
         row(category, block)
     if "mean_over_categories" in metrics:
         row("mean over categories", metrics["mean_over_categories"])
+    for condition, block in metrics.get("per_condition", {}).items():
+        row(f"{condition} views", block)
     return "\n".join(lines)
 
 

@@ -47,6 +47,10 @@ def test_the_summary_shows_identity_from_one_view_galleries_and_from_enrolled_on
     assert rows["identity top-1 from group latent, 1 view"] == ("34.7 % (chance 1.4 %)", ">= 50 %")
     assert rows["identity top-1 from group latent, 8 views"] == ("48.6 % (chance 1.4 %)", ">= 80 %")
     assert rows["identity top-1, 8 views, gallery enrolled from 8 views"] == ("81.2 %", "")
+    assert not any("clean views" in name for name in rows)  # the records did not say
+    metrics["per_condition"] = {"clean": {"med_err_deg": 2.914, "acc_pi_6": 0.9912, "n": 1150}}
+    rows = {name: value for name, value, _ in summary_table(metrics, None, None)}
+    assert rows["MedErr / Acc@pi/6, clean views (1150: not occluded, not truncated)"] == "2.91 deg / 99.1 %"
     del metrics["diagnostics"]["retrieval_enrolled"]
     rows = {name: value for name, value, _ in summary_table(metrics, None, None)}
     assert rows["identity top-1, 8 views, gallery enrolled from 8 views"] == "n/a"

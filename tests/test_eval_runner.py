@@ -14,7 +14,7 @@ from eval.metrics import summarize, viewpoint_errors_deg
 from posenet_mlvae.training.checkpoint import save_checkpoint
 from posenet_mlvae.cli import main
 from posenet_mlvae.config import ModelConfig, to_dict
-from posenet_mlvae.evaluation.evaluate import Predictions, is_grid_set, pose_metrics, predict
+from posenet_mlvae.evaluation.evaluate import Predictions, condition_metrics, is_grid_set, pose_metrics, predict
 from posenet_mlvae.network.model import build_model
 
 AZIMUTHS = (0.0, 72.0, 144.0, 216.0, 288.0)
@@ -35,7 +35,8 @@ def _write_dataset(root, groups: int = 8):
                 image = np.clip(base + rng.normal(0, 30, size=(64, 64, 3)) + a / 4, 0, 255).astype(np.uint8)
                 writer.add(image, {"group": g, "instance": f"obj{g}", "category": "car" if g % 2 else "chair",
                                    "split": "train" if g < 5 else "test", "azimuth": a, "elevation": e,
-                                   "theta": 0.0, "distance": 4.0})
+                                   "theta": 0.0, "distance": 4.0, "occluded": 0.3 * (a == 72.0),
+                                   "truncated": int(a == 144.0 or (a == 72.0 and e == 0.0))})
     writer.close({"source": "synthetic", "seed": 0, "crop_rule": DATA_RULE})
     return root
 
@@ -107,6 +108,26 @@ def test_metrics_on_a_hand_made_case():
     assert half == pytest.approx({"coverage": 0.5, "n_kept": 2, "med_err_deg": 10.0, "acc_pi_6": 1.0})
 
 
+def test_condition_metrics_split_clean_occluded_and_truncated_views_by_hand():
+    # errors 0, 20, 40, 180, 10 deg (azimuth gaps at elevation 0); image 5 has no label
+    true = np.array([[10.0, 0, 0]] * 5 + [[np.nan] * 3])
+    pred = np.array([[10.0, 0, 0], [30.0, 0, 0], [50.0, 0, 0], [190.0, 0, 0], [20.0, 0, 0], [0.0, 0, 0]])
+    predictions = Predictions(
+        row=np.array([5, 4, 3, 2, 1, 0]), group=np.arange(6), category=np.array(["car"] * 6), true=true,
+        has_pose=np.array([True] * 5 + [False]), pred=pred, confidence=np.ones(6),
+        mu_obs=np.zeros((6, 2)), logvar_obs=np.zeros((6, 2)), mu_content=None, logvar_content=None)
+    # records in dataset order: rows 5, 4 clean; 3 occluded; 2 truncated; 1 both; 0 (unlabelled) occluded
+    records = {"occluded": np.array([0.5, 0.2, 0.0, 0.4, 0.0, 0.0]), "truncated": np.array([0, 1, 1, 0, 0, 0])}
+    blocks = condition_metrics(predictions, records)
+    assert list(blocks) == ["clean", "occluded", "truncated", "occluded+truncated"]
+    assert blocks["clean"] == pytest.approx({"med_err_deg": 10.0, "acc_pi_6": 1.0, "acc_pi_18": 0.5, "n": 2})
+    assert blocks["occluded"]["n"] == 1 and blocks["occluded"]["med_err_deg"] == pytest.approx(40.0)
+    assert blocks["truncated"]["med_err_deg"] == pytest.approx(180.0)
+    assert blocks["occluded+truncated"]["med_err_deg"] == pytest.approx(10.0)
+    assert condition_metrics(predictions, {"occluded": records["occluded"]}) == {}  # an image folder
+    assert condition_metrics(predictions, {**records, "truncated": np.array(["yes"] * 6, object)}) == {}
+
+
 def test_two_batches_give_the_pooled_result(tiny):
     model, dataset = tiny["model"], GroupedDataset(tiny["root"], split="test")
     rows = np.arange(len(dataset))
@@ -149,6 +170,15 @@ def test_cli_over_several_batches_equals_a_hand_run_of_each_image(tiny, tmp_path
     assert metrics["confidence"]["auroc_err_gt_30"] == pytest.approx(expected["auroc_err_gt_30"], abs=1e-6)
     for got, want in zip(metrics["confidence"]["risk_coverage"], expected["risk_coverage"], strict=True):
         assert got == pytest.approx(want, abs=1e-3)
+    # Views by condition (the fixture occludes azimuth 72, truncates 144 and 72 at elevation 0).
+    test_records = GroupedDataset(tiny["root"], split="test").records
+    azimuth, elevation = test_records["azimuth"], test_records["elevation"]
+    by_hand = np.where(azimuth == 72.0, np.where(elevation == 0.0, "occluded+truncated", "occluded"),
+                       np.where(azimuth == 144.0, "truncated", "clean"))
+    assert list(metrics["per_condition"]) == ["clean", "occluded", "truncated", "occluded+truncated"]
+    for condition, block in metrics["per_condition"].items():
+        assert block["n"] == (by_hand == condition).sum()
+        assert block["med_err_deg"] == pytest.approx(np.median(errors[by_hand == condition]), abs=1e-3)
     with open(out / "predictions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     np.testing.assert_allclose([float(r["error_deg"]) for r in rows], errors, atol=1e-3)
@@ -172,7 +202,7 @@ def test_cli_writes_diagnostics_and_report(tiny, tmp_path):
     assert "gallery enrolled from k views" in report
     for name in ("swap_grid.png", "obs_latent_traversals.png", "worst_predictions.png", "risk_coverage.png"):
         assert (out / name).is_file() and f"({name})" in report
-    assert "## Confidence" in report
+    assert "## Confidence" in report and "| clean views | 18 |" in report
 
 
 def test_cli_compares_two_different_checkpoints(tiny, tmp_path, capsys):

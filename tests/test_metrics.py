@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from eval.metrics import (azimuth_breakdown, failure_counts, format_table, label_breakdown, summarize,
-                          viewpoint_errors_deg)
+                          view_conditions, viewpoint_errors_deg)
 
 
 def test_errors_of_pure_azimuth_and_theta_offsets():
@@ -83,6 +83,15 @@ def test_label_breakdown_hand_computed():
     assert rows[2] == {"label": 3, "n": 2, "med_err_deg": 15.0, "acc_pi_6": 1.0, "flips": 0}
     with pytest.raises(ValueError, match="6 errors for 2 labels"):
         label_breakdown(errors, [1, 2])
+
+
+def test_view_conditions_by_hand():
+    occluded = np.array([0.0, 0.3, 0.0, 1.0, np.nan])  # a fraction (renders) or a flag (PASCAL3D+)
+    truncated = np.array([0, 0, 1, 1, 0])
+    assert view_conditions(occluded, truncated).tolist() == [
+        "clean", "occluded", "truncated", "occluded+truncated", "clean"]
+    with pytest.raises(ValueError, match="5 occlusion flags for 2 truncation flags"):
+        view_conditions(occluded, [0, 1])
 
 
 def test_numpy_and_torch_paths_agree():

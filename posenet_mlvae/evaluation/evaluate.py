@@ -30,7 +30,7 @@ from data_tools.atomic_write import atomic_write_bytes, atomic_write_json
 from data_tools.dataset import GroupedDataset
 from data_tools.image.preprocess import CropRule, to_model_input
 from eval.confidence import confidence_summary
-from eval.metrics import summarize, viewpoint_errors_deg
+from eval.metrics import VIEW_CONDITIONS, summarize, view_conditions, viewpoint_errors_deg
 from eval.probes import PROBE_KINDS
 from posenet_mlvae.inference import encode_latents, encode_pose, pose_angles, set_zoom_average
 
@@ -157,6 +157,23 @@ def pose_metrics(predictions: Predictions) -> dict[str, Any]:
     if labelled.any():
         result["confidence"] = confidence_summary(errors[labelled], predictions.confidence[labelled])
     return result
+
+
+def condition_metrics(predictions: Predictions, records: dict[str, np.ndarray]) -> dict[str, Any]:
+    """`summarize` of the labelled images by view condition (clean, occluded, truncated, both:
+    `eval.metrics.view_conditions`), in that order; empty when the records do not say (an image
+    folder). Renders are occluded and truncated on purpose, and PASCAL3D+'s usual protocol scores
+    the clean objects only, so this is the like-for-like figure."""
+    if "occluded" not in records or "truncated" not in records:
+        return {}
+    labelled = predictions.has_pose
+    rows = predictions.row[labelled]
+    try:
+        conditions = view_conditions(records["occluded"][rows], records["truncated"][rows])
+    except ValueError:  # a user's records with text in these columns: nothing to tell
+        return {}
+    blocks = summarize(predictions.errors_deg()[labelled], conditions)["per_category"]
+    return {condition: blocks[condition] for condition in VIEW_CONDITIONS if condition in blocks}
 
 
 def crop_rule_note(data_dir: str | Path, manifest: dict[str, Any], checkpoint: dict[str, Any]) -> str | None:
@@ -287,6 +304,7 @@ def evaluate_split(checkpoint_path: str | Path, data_dir: str | Path, out_dir: s
     if not test.has_pose.any():
         raise ValueError(f"{data_dir}: split {config.split!r} has no image with a pose label (has_pose=1)")
     metrics = pose_metrics(test)
+    metrics["per_condition"] = condition_metrics(test, dataset.records)
     metrics.update({"checkpoint": str(checkpoint_path), "data": str(data_dir), "split": config.split,
                     "variant": model.config.variant, "step": int(checkpoint.get("step", 0)),
                     "zoom_average": model.config.zoom_average,
