@@ -86,6 +86,26 @@ def test_car_triangle_budget():
     assert max(crisp) <= 3000 and sum(crisp) < sum(counts)
 
 
+def test_painted_bumpers_carry_a_front_intake_behind_the_plate():
+    painted = [s for s in CAR_SEEDS if car_params(np.random.default_rng(s)).painted_bumpers]
+    assert 0 < len(painted) < len(CAR_SEEDS)  # both kinds occur
+    for seed in CAR_SEEDS:
+        car = random_car(seed)
+        materials = {p.name: p.material for p in car.parts}
+        if seed in painted:
+            assert materials["bumper"] == "paint" and materials["intake"] == "dark"
+            intake, plate = parts_named(car, "intake"), parts_named(car, "plate")
+            # Low on the front face, across most of the bumper, with the front plate before it.
+            assert intake[:, 1].max() < -0.4 and plate[:, 1].min() < intake[:, 1].min()
+            assert intake[:, 2].max() < parts_named(car, "light_front")[:, 2].min()
+            assert np.ptp(intake[:, 0]) > 0.4 * np.ptp(parts_named(car, "bumper")[:, 0])
+        else:
+            assert materials["bumper"] == "dark" and "intake" not in materials
+        # The first generator's shapes (the `shapes` ablation): black bumpers, no intake.
+        crisp = {p.name: p.material for p in random_car(seed, rounded=False).parts}
+        assert crisp["bumper"] == "dark" and "intake" not in crisp
+
+
 def test_sedan_windshield_larger_than_rear_window():
     seeds = [s for s in CAR_SEEDS if car_params(np.random.default_rng(s)).variant == "sedan"]
     assert seeds

@@ -27,6 +27,16 @@ def _colours(materials, seed=0):
     return part_materials(list(materials), np.random.default_rng(seed))[0]
 
 
+def test_front_lights_range_from_unlit_grey_to_white_and_stay_unsaturated():
+    import colorsys
+
+    hsv = np.array([colorsys.rgb_to_hsv(*_colours(["light_front"], seed)[0]) for seed in range(300)])
+    value, saturation = hsv[:, 2], hsv[:, 1]
+    # A clear cover over a reflector: from grey (unlit, in daylight) to bright white or warm.
+    assert value.min() < 0.5 and value.max() > 0.98 and 0.65 < np.median(value) < 0.8
+    assert saturation.max() <= 0.35 + 1e-6
+
+
 def test_shapes_dtype_and_one_texture_per_entry():
     materials = ["paint", "glass", "rubber", "paint", "plate"]
     for side in (32, 128):

@@ -8,8 +8,9 @@ wheels are separate parts so the renderer can colour each one.
 Front and rear must be unmistakable even at 64x64 pixels (DESIGN.md section 8: a prototype's
 errors were nearly all front/rear flips), so the two ends differ in several independent ways:
 the hood is longer than the trunk, the windshield is larger and more raked than the rear window,
-the front carries a dark grille between white headlights, the rear wide red tail lights; mirrors
-sit at the front of the cabin.
+the front carries a dark grille between the headlights, the rear wide red tail lights; mirrors
+sit at the front of the cabin. Most modern cars (`painted_bumpers`) have bumpers in the body's
+paint with a dark air intake low on the front one, as in photographs; the rest have black ones.
 
 Built in metres with the ground at z = 0, then `normalise_to_frame` puts the car into the binding
 object frame (DESIGN.md section 2): +z up, front toward -y, +x the car's own left, bounding box
@@ -36,6 +37,7 @@ from data_tools.meshes.mesh import (
 
 VARIANTS = ("sedan", "hatchback", "suv", "pickup", "van")
 ROUNDED_FRACTION = 0.5  # cars with a rounded body (modern cars); the rest keep crisp panels
+PAINTED_BUMPER_FRACTION = 0.6  # cars with body-coloured bumpers and a front intake; the rest black
 
 # Sampling ranges (low, high) per variant; lengths in metres, angles in degrees from vertical.
 # Fractions: hood / trunk / wheelbase / front overhang of the length, cowl of the height.
@@ -102,6 +104,8 @@ class CarParams:
     side_windows: int  # windows per side (1 to 3)
     spare_wheel: bool  # a spare wheel on the tailgate (SUVs)
     rounded: bool = False  # a smooth, rounded body (corner-cut cross-sections and profile)
+    painted_bumpers: bool = False  # bumpers in the body's paint, a dark intake on the front one
+    intake_width: float = 0.7  # the front intake's width, a fraction of the bumper's
 
 
 def car_params(rng: np.random.Generator) -> CarParams:
@@ -160,7 +164,9 @@ def car_params(rng: np.random.Generator) -> CarParams:
         side_windows=1 if variant == "pickup" and rng.random() < 0.5 else
         (int(rng.integers(2, 4)) if variant in ("suv", "van") else 2),
         spare_wheel=bool(variant == "suv" and rng.random() < 0.4),
-        rounded=bool(rng.random() < ROUNDED_FRACTION),  # drawn last: the other draws stay as before
+        rounded=bool(rng.random() < ROUNDED_FRACTION),  # drawn late: the other draws stay as before
+        painted_bumpers=bool(rng.random() < PAINTED_BUMPER_FRACTION),
+        intake_width=float(rng.uniform(0.45, 0.9)),
     )
 
 
@@ -329,7 +335,8 @@ def _glass(p: CarParams, rings: np.ndarray, ys: np.ndarray) -> list:
 
 
 def _ends(p: CarParams, rings: np.ndarray, ys: np.ndarray) -> dict[str, list]:
-    """The front (headlights, grille) and rear (tail lights) faces, bumpers and plates."""
+    """The front (headlights, grille) and rear (tail lights) faces, bumpers, plates and, with
+    painted bumpers, the front intake."""
     half_l = p.length / 2.0
     fw, f_belt = rings[0, _BELT, 0], rings[0, _BELT, 2]
     rw, r_belt = rings[-1, _BELT, 0], rings[-1, _BELT, 2]
@@ -368,8 +375,12 @@ def _ends(p: CarParams, rings: np.ndarray, ys: np.ndarray) -> dict[str, list]:
                          -half_l - bumper_y, -1.0, 0.008),
               _face_rect(-plate_x, plate_x, rear_plate_z - plate_h / 2,
                          rear_plate_z + plate_h / 2, rear_plate_y, 1.0, 0.008)]
+    # A dark air intake across the lower front bumper, behind the plate (which sticks out further).
+    intake_x = fw * 0.98 * p.intake_width
+    intake = _face_rect(-intake_x, intake_x, p.ride_height + 0.025,
+                        p.ride_height + 0.75 * p.bumper_height, -half_l - bumper_y, -1.0, 0.004)
     return dict(headlights=headlights, taillights=taillights, grille=[grille], bumpers=bumpers,
-                plates=plates)
+                plates=plates, intakes=[intake] if p.painted_bumpers else [])
 
 
 def _wheels(p: CarParams, rings: np.ndarray, ys: np.ndarray) -> dict[str, list]:
@@ -423,12 +434,14 @@ def build_car(params: CarParams, instance: str) -> ObjectMesh:
         make_part("light_rear", "light_rear", ends["taillights"]),
         make_part("grille", "dark", ends["grille"]),
         make_part("plate", "plate", ends["plates"]),
-        make_part("bumper", "dark", ends["bumpers"]),
+        make_part("bumper", "paint" if p.painted_bumpers else "dark", ends["bumpers"]),
         make_part("wheel_arch", "dark", wheels["arches"]),
         make_part("tire", "rubber", wheels["tires"]),
         make_part("wheel", "metal", wheels["hubs"]),
         make_part("mirror", "paint", mirrors),
     ]
+    if ends["intakes"]:
+        parts.append(make_part("intake", "dark", ends["intakes"]))
     if p.variant == "pickup":  # a dark bed floor between the cab and the tailgate
         y0, y1 = ys[_DECK] + 0.08, ys[-2] - 0.02
         half_w = stations["top_w"][_DECK] - 0.06
@@ -440,8 +453,9 @@ def build_car(params: CarParams, instance: str) -> ObjectMesh:
 
 def random_car(seed: int, rounded: bool = True) -> ObjectMesh:
     """The car of `seed`: same seed, identical mesh; instance name "car_<seed>".
-    `rounded=False` keeps every body crisp (the first generator's shapes, for the ablation)."""
+    `rounded=False` keeps the first generator's shapes, for the ablation: every body crisp, every
+    bumper black."""
     params = car_params(np.random.default_rng(seed))
     if not rounded:
-        params = replace(params, rounded=False)
+        params = replace(params, rounded=False, painted_bumpers=False)
     return build_car(params, instance=f"car_{seed}")

@@ -2,7 +2,8 @@
 
 Per instance, each part gets a colour drawn for its material (`data_tools.meshes.mesh.MATERIALS`):
 car paint any colour (many achromatic, as on real roads), glass dark bluish, tyres near black,
-front lights white or warm yellow, rear lights red, wood brown, fabric and plastic any colour.
+front lights from silver-grey to white or warm yellow (an unlit lamp is a clear cover over a
+reflector, grey in daylight photos), rear lights red, wood brown, fabric and plastic any colour.
 Parts of one material share the draw within an instance (both front lights match). Each material
 has a specular strength, shininess, an emission (lights glow, with `glossy=True` by a random
 amount per instance from none to full: daylight photos mostly show them off) and a reflectivity (the Fresnel reflectance at normal incidence of its environment
@@ -60,7 +61,7 @@ def material_colour(material: str, rng: np.random.Generator) -> tuple[float, flo
     if material == "metal":
         return _hsv(0.6, 0.05 * u[0], 0.5 + 0.35 * u[1])
     if material == "light_front":
-        return _hsv(0.13 + 0.03 * u[0], 0.35 * u[1] ** 2, 0.9 + 0.1 * u[2])
+        return _hsv(0.13 + 0.03 * u[0], 0.35 * u[1] ** 2, 0.45 + 0.55 * u[2])
     if material == "light_rear":
         return _hsv(0.99 + 0.03 * u[0], 0.85 + 0.15 * u[1], 0.7 + 0.3 * u[2])
     if material == "dark":
