@@ -149,9 +149,11 @@ def _to_numpy(values) -> np.ndarray:
 
 def format_table(summary: dict, title: str = "") -> str:
     """A short fixed-width text table of a `summarize` result for terminals and reports, then
-    its `per_condition` rows (clean, occluded, truncated views) when it has them."""
+    its `per_condition` rows (clean, occluded, truncated views) when it has more than one."""
     lines = [title] if title else []
-    names = [*summary.get("per_category", {}), *(f" {c}" for c in summary.get("per_condition", {}))]
+    conditions = summary.get("per_condition", {})
+    conditions = conditions if len(conditions) > 1 else {}  # one condition is the "all" row again
+    names = [*summary.get("per_category", {}), *(f" {c}" for c in conditions)]
     width = max([14, *(len(name) + 1 for name in names)])
     lines.append(f"{'category':<{width}}{'n':>7}{'MedErr':>9}{'Acc@pi/6':>10}{'Acc@pi/18':>11}")
 
@@ -165,7 +167,7 @@ def format_table(summary: dict, title: str = "") -> str:
     if "mean_over_categories" in summary and len(summary["per_category"]) > 1:
         lines.append(row("mean(classes)", {**summary["mean_over_categories"], "n": ""}))
     lines.append(row("all", summary))
-    for name, block in summary.get("per_condition", {}).items():
+    for name, block in conditions.items():
         lines.append(row(f" {name}", block))
     return "\n".join(lines)
 

@@ -94,6 +94,15 @@ def test_view_conditions_by_hand():
         view_conditions(occluded, [0, 1])
 
 
+
+def test_format_table_lists_conditions_only_when_there_are_several():
+    block = {"med_err_deg": 4.0, "acc_pi_6": 0.9, "acc_pi_18": 0.5, "n": 3}
+    both = format_table({**block, "per_condition": {"clean": {**block, "n": 2}, "occluded": {**block, "n": 1}}})
+    assert [line.split()[:2] for line in both.splitlines()[2:]] == [["clean", "2"], ["occluded", "1"]]
+    alone = format_table({**block, "per_condition": {"clean": block}})  # PASCAL3D+'s test: all clean
+    assert "clean" not in alone and len(alone.splitlines()) == 2
+
+
 def test_numpy_and_torch_paths_agree():
     rng = np.random.default_rng(3)
     args = [rng.uniform(0, 360, 1000), rng.uniform(-90, 90, 1000), rng.uniform(-180, 180, 1000),
