@@ -162,8 +162,38 @@ def test_chair_in_binding_frame(seed):
     low = chair.bounds()[0]
     feet = np.concatenate([p.vertices for p in chair.parts if p.name in ("leg", "caster")])
     assert abs(feet[:, 2].min() - low[2]) < 1e-6
-    assert seat[:, 2].min() > low[2] + 0.2
+    if chair_params(np.random.default_rng(seed)).upholstered:  # the cushion rests on a base
+        assert abs(parts_named(chair, "base")[:, 2].max() - seat[:, 2].min()) < 1e-6
+    else:
+        assert seat[:, 2].min() > low[2] + 0.2
     assert 50 <= chair.n_triangles <= 3000
+
+
+def test_upholstered_armchairs():
+    drawn = [chair_params(np.random.default_rng(seed)).upholstered for seed in range(400)]
+    assert 0.15 < np.mean(drawn) < 0.25  # UPHOLSTERED_FRACTION = 0.2
+    armchairs = [seed for seed in CHAIR_SEEDS if drawn[seed]]
+    assert armchairs and len(armchairs) < len(CHAIR_SEEDS)
+    for seed in armchairs:
+        chair = random_chair(seed)
+        assert {p.name for p in chair.parts} == {"seat", "base", "arm", "back", "leg"}
+        seat, base, arms, back, feet = (parts_named(chair, name)
+                                        for name in ("seat", "base", "arm", "back", "leg"))
+        low, high = chair.bounds()
+        # Padded arms on both sides, outside the cushion, from the base's foot to above the seat.
+        for side in (-1.0, 1.0):
+            arm = arms[side * arms[:, 0] > 0]
+            assert (side * arm[:, 0]).min() >= (side * seat[:, 0]).max() - 1e-6
+            assert arm[:, 2].max() > seat[:, 2].max() + 0.05
+            assert abs(arm[:, 2].min() - base[:, 2].min()) < 1e-6
+        # A thick back across the full width at the rear, the highest part.
+        assert abs(back[:, 2].max() - high[2]) < 1e-6
+        np.testing.assert_allclose([back[:, 0].min(), back[:, 0].max()], [low[0], high[0]], atol=1e-6)
+        assert back[:, 1].min() >= seat[:, 1].max() - 1e-6
+        # Short feet under the base: the only parts touching the floor.
+        assert abs(feet[:, 2].min() - low[2]) < 1e-6 and feet[:, 2].max() <= base[:, 2].min() + 1e-6
+        assert min(p.vertices[:, 2].min() for p in chair.parts if p.name != "leg") > low[2] + 1e-3
+        assert {p.material for p in chair.parts if p.name != "leg"} <= {"fabric", "plastic"}
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 5))
@@ -176,7 +206,7 @@ def test_chair_deterministic_and_distinct():
     assert all(np.array_equal(p.vertices, q.vertices) for p, q in zip(a.parts, b.parts))
     seats = [parts_named(random_chair(seed), "seat") for seed in range(20)]
     for x, y in itertools.combinations(seats, 2):
-        assert np.abs(x - y).max() > 1e-3
+        assert x.shape != y.shape or np.abs(x - y).max() > 1e-3
 
 
 # ---------------------------------------------------------------- representation

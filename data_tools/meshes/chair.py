@@ -3,7 +3,9 @@
 A chair is a seat (a chamfered, possibly trapezoidal slab), a backrest at the rear (solid panel,
 vertical slats or an open frame, tilted back), legs in one of several styles (four straight
 square or round legs, four tapered legs, four splayed legs, or an office-chair pedestal with a
-five-spoke star base and casters) and optional armrests.
+five-spoke star base and casters) and optional armrests. A fifth of the chairs are upholstered
+armchairs instead: a thick cushion on a box base, padded arms from the base to above the seat, a
+thick padded back across the full width, and short feet.
 
 Frame (DESIGN.md section 2): +z up, the chair's front (where one sits down) toward -y, so the
 backrest stands at +y; +x is the chair's own left. Built in metres with the floor at z = 0, then
@@ -16,10 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_tools.meshes.mesh import ObjectMesh, cylinder, lathe, loft, make_part, normalise_to_frame
+from data_tools.meshes.mesh import ObjectMesh, box, cylinder, lathe, loft, make_part, normalise_to_frame
 
 LEG_STYLES = ("straight", "tapered", "splayed", "pedestal")
 BACK_STYLES = ("solid", "slats", "frame")
+#: Chairs drawn as upholstered armchairs (club chairs: common in photographs of rooms).
+UPHOLSTERED_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,12 @@ class ChairParams:
     seat_material: str
     back_material: str
     leg_material: str
+    # Upholstered armchairs (drawn after the rest, so the other chairs stay as they were).
+    upholstered: bool
+    arm_width: float  # padded arm, across (x)
+    cushion_thickness: float  # seat cushion on the base
+    foot_height: float  # short feet under the base
+    padded_back_thickness: float
 
 
 def chair_params(rng: np.random.Generator) -> ChairParams:
@@ -82,6 +92,11 @@ def chair_params(rng: np.random.Generator) -> ChairParams:
         seat_material=seat_material,
         back_material=seat_material if rng.random() < 0.7 else "fabric",
         leg_material="metal" if office else ("wood" if wood_legs else "metal"),
+        upholstered=bool(rng.random() < UPHOLSTERED_FRACTION),
+        arm_width=float(rng.uniform(0.07, 0.18)),
+        cushion_thickness=float(rng.uniform(0.08, 0.16)),
+        foot_height=float(rng.uniform(0.03, 0.12)),
+        padded_back_thickness=float(rng.uniform(0.1, 0.2)),
     )
 
 
@@ -215,6 +230,37 @@ def _armrests(p: ChairParams) -> list:
     return pieces
 
 
+def _armchair(p: ChairParams) -> list:
+    """An upholstered armchair's parts: cushion ("seat") on a box base, padded arms, a thick back
+    across the full width leaning back by `back_tilt`, and four short feet ("leg")."""
+    half_w, half_d = p.seat_width / 2, p.seat_depth / 2
+    outer = half_w + p.arm_width
+    t = p.padded_back_thickness
+    rear = half_d + t  # the back's rear face at its foot
+    low, under = p.foot_height, p.seat_height - p.cushion_thickness
+    upholstery = "plastic" if p.seat_material == "plastic" else "fabric"  # leather or cloth
+    cushion = box([0.0, 0.0, (under + p.seat_height) / 2], [2 * half_w, 2 * half_d, p.cushion_thickness])
+    base = box([0.0, t / 2, (low + under) / 2], [2 * half_w, 2 * half_d + t, under - low])
+    arm_top = p.seat_height + p.arm_height
+    arms = [box([sx * (half_w + p.arm_width / 2), t / 2, (low + arm_top) / 2],
+                [p.arm_width, 2 * half_d + t, arm_top - low]) for sx in (-1.0, 1.0)]
+    tilt = np.radians(min(p.back_tilt, 12.0))
+    up = np.array([0.0, np.sin(tilt), np.cos(tilt)])
+    height = (p.seat_height + p.back_height - low) / np.cos(tilt)
+    foot = np.array([0.0, rear - t / 2, low])
+    back = _beam(foot, foot + height * up, [1.0, 0.0, 0.0], outer, t / 2)
+    inset = p.leg_thickness
+    feet = [_leg([x, y, low], [x, y, 0.0], p) for x in (-outer + inset, outer - inset)
+            for y in (-half_d + inset, rear - inset)]
+    return [
+        make_part("seat", upholstery, [cushion]),
+        make_part("base", upholstery, [base]),
+        make_part("arm", upholstery, arms),
+        make_part("back", upholstery, [back]),
+        make_part("leg", p.leg_material, feet),
+    ]
+
+
 def build_chair(params: ChairParams, instance: str) -> ObjectMesh:
     """Build the chair described by `params`, in the binding object frame (diagonal 1)."""
     p = params
@@ -222,6 +268,9 @@ def build_chair(params: ChairParams, instance: str) -> ObjectMesh:
         raise ValueError(f"unknown leg style {p.leg_style!r}; choose one of {LEG_STYLES}")
     if p.back_style not in BACK_STYLES:
         raise ValueError(f"unknown back style {p.back_style!r}; choose one of {BACK_STYLES}")
+    if p.upholstered:
+        return normalise_to_frame(ObjectMesh(category="chair", instance=instance,
+                                             parts=tuple(_armchair(p))))
     legs, casters = _legs(p)
     parts = [
         make_part("seat", p.seat_material, [_seat(p)]),
