@@ -106,8 +106,9 @@ def test_painted_bumpers_carry_a_front_intake_behind_the_plate():
         assert crisp["bumper"] == "dark" and "intake" not in crisp
 
 
-def test_sedan_windshield_larger_than_rear_window():
-    seeds = [s for s in CAR_SEEDS if car_params(np.random.default_rng(s)).variant == "sedan"]
+@pytest.mark.parametrize("variant", ["sedan", "sports"])
+def test_windshield_larger_than_rear_window(variant):
+    seeds = [s for s in CAR_SEEDS if car_params(np.random.default_rng(s)).variant == variant]
     assert seeds
     for seed in seeds:
         params = car_params(np.random.default_rng(seed))
@@ -132,6 +133,29 @@ def test_car_same_seed_identical_different_seeds_distinct():
     bodies = [parts_named(random_car(seed), "body") for seed in range(30)]
     for a, b in itertools.combinations(bodies, 2):
         assert a.shape != b.shape or np.abs(a - b).max() > 1e-3
+
+
+def test_sports_cars_replace_a_share_of_the_others():
+    drawn = [car_params(np.random.default_rng(seed)) for seed in range(400)]
+    first = [car_params(np.random.default_rng(seed), sports=False) for seed in range(400)]
+    assert 0.1 < np.mean([p.variant == "sports" for p in drawn]) < 0.2  # SPORTS_FRACTION = 0.15
+    others = [p for p in drawn if p.variant != "sports"]
+    for params, before in zip(drawn, first):
+        assert before.variant != "sports"
+        if params.variant != "sports":  # drawn last: every other car is as it was
+            assert params == before
+            continue
+        # Lights, plates and paint stay; the shape is a sports car's: lower than any SUV, pickup
+        # or van, with a long hood over a short deck and a steep windshield.
+        assert (params.headlight_width, params.painted_bumpers) == (before.headlight_width, before.painted_bumpers)
+        assert params.height < 1.35 and params.hood_length > 1.8 * params.trunk_length
+        assert params.windshield_rake > params.rear_window_rake
+        assert params.hood_height < params.deck_height < params.height
+    ratios = lambda params: [p.height / p.length for p in params]  # noqa: E731
+    assert np.median(ratios([p for p in drawn if p.variant == "sports"])) < np.percentile(ratios(others), 10)
+    # The first generator's shapes (the `shapes` ablation) have no sports cars.
+    sports_seed = next(s for s, p in enumerate(drawn) if p.variant == "sports")
+    assert random_car(sports_seed, rounded=False).bounds()[1][2] > random_car(sports_seed).bounds()[1][2]
 
 
 def test_build_car_rejects_unknown_variant():

@@ -35,7 +35,11 @@ from data_tools.meshes.mesh import (
     panel,
 )
 
-VARIANTS = ("sedan", "hatchback", "suv", "pickup", "van")
+VARIANTS = ("sedan", "hatchback", "suv", "pickup", "van", "sports")
+#: Sports cars (low, wide coupes with a long hood and a sloping rear window) replace this share of
+#: the cars. Their shape is drawn after every other parameter, so adding them left the rest as
+#: they were; the first five variants are drawn first, uniformly.
+SPORTS_FRACTION = 0.15
 ROUNDED_FRACTION = 0.5  # cars with a rounded body (modern cars); the rest keep crisp panels
 PAINTED_BUMPER_FRACTION = 0.6  # cars with body-coloured bumpers and a front intake; the rest black
 
@@ -62,6 +66,10 @@ _RANGES = {
                 ride_height=(0.15, 0.22), hood=(0.08, 0.16), trunk=(0.0, 0.0),
                 cowl=(0.48, 0.56), windshield_rake=(52, 62), rear_rake=(3, 10),
                 wheel_radius=(0.31, 0.36), wheelbase=(0.55, 0.62)),
+    "sports": dict(length=(4.1, 4.7), width=(1.8, 1.98), height=(1.15, 1.32),
+                   ride_height=(0.08, 0.13), hood=(0.3, 0.36), trunk=(0.1, 0.16),
+                   cowl=(0.6, 0.68), windshield_rake=(62, 70), rear_rake=(45, 58),
+                   wheel_radius=(0.31, 0.36), wheelbase=(0.56, 0.61)),
 }
 
 
@@ -108,9 +116,11 @@ class CarParams:
     intake_width: float = 0.7  # the front intake's width, a fraction of the bumper's
 
 
-def car_params(rng: np.random.Generator) -> CarParams:
-    """Draw one car's parameters: a variant, then each parameter uniformly in its range."""
-    variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
+def car_params(rng: np.random.Generator, sports: bool = True) -> CarParams:
+    """Draw one car's parameters: a variant, then each parameter uniformly in its range; last,
+    whether it is a sports car instead (`SPORTS_FRACTION`; `sports=False` draws the same numbers
+    and keeps the first variant, as the first generator did)."""
+    variant = VARIANTS[int(rng.integers(len(VARIANTS) - 1))]  # the five before "sports"
     ranges = _RANGES[variant]
 
     def draw(key: str) -> float:
@@ -133,7 +143,7 @@ def car_params(rng: np.random.Generator) -> CarParams:
     wheelbase = draw("wheelbase") * length
     front_overhang = float(rng.uniform(0.17, 0.22)) * length
     front_overhang = min(front_overhang, length - wheelbase - 0.4)  # keep the rear axle inside
-    return CarParams(
+    params = CarParams(
         variant=variant,
         length=length,
         width=width,
@@ -167,6 +177,35 @@ def car_params(rng: np.random.Generator) -> CarParams:
         rounded=bool(rng.random() < ROUNDED_FRACTION),  # drawn late: the other draws stay as before
         painted_bumpers=bool(rng.random() < PAINTED_BUMPER_FRACTION),
         intake_width=float(rng.uniform(0.45, 0.9)),
+    )
+    is_sports = bool(rng.random() < SPORTS_FRACTION)
+    sports_shape = _sports_shape(rng, params)  # drawn for every car: the stream stays the same
+    return replace(params, **sports_shape) if sports and is_sports else params
+
+
+def _sports_shape(rng: np.random.Generator, base: CarParams) -> dict:
+    """The shape parameters that turn `base` into a sports car (the rest, lights, plates and
+    paint, stay): low and wide, a long hood over a dropped nose, a short raised deck."""
+    ranges = _RANGES["sports"]
+
+    def draw(key: str) -> float:
+        low, high = ranges[key]
+        return float(rng.uniform(low, high))
+
+    length, width, height = draw("length"), draw("width"), draw("height")
+    hood_height = draw("cowl") * height
+    wheelbase = draw("wheelbase") * length
+    front_overhang = min(float(rng.uniform(0.16, 0.2)) * length, length - wheelbase - 0.4)
+    return dict(
+        variant="sports", length=length, width=width, height=height,
+        ride_height=draw("ride_height"), hood_length=draw("hood") * length,
+        trunk_length=draw("trunk") * length, hood_height=hood_height,
+        nose_drop=float(rng.uniform(0.08, 0.2)),
+        deck_height=hood_height + float(rng.uniform(0.03, 0.1)),  # the rear window stays smaller
+        windshield_rake=draw("windshield_rake"), rear_window_rake=draw("rear_rake"),
+        wheel_radius=draw("wheel_radius"), wheelbase=wheelbase, front_overhang=front_overhang,
+        track=base.track + (width - base.width),  # the same tyre and its poke, a wider body
+        grille_height=float(rng.uniform(0.06, 0.14)), side_windows=1, spare_wheel=False,
     )
 
 
@@ -454,8 +493,8 @@ def build_car(params: CarParams, instance: str) -> ObjectMesh:
 def random_car(seed: int, rounded: bool = True) -> ObjectMesh:
     """The car of `seed`: same seed, identical mesh; instance name "car_<seed>".
     `rounded=False` keeps the first generator's shapes, for the ablation: every body crisp, every
-    bumper black."""
-    params = car_params(np.random.default_rng(seed))
+    bumper black, no sports cars."""
+    params = car_params(np.random.default_rng(seed), sports=rounded)
     if not rounded:
         params = replace(params, rounded=False, painted_bumpers=False)
     return build_car(params, instance=f"car_{seed}")
