@@ -116,17 +116,23 @@ class CarParams:
     intake_width: float = 0.7  # the front intake's width, a fraction of the bumper's
 
 
-def car_params(rng: np.random.Generator, sports: bool = True) -> CarParams:
-    """Draw one car's parameters: a variant, then each parameter uniformly in its range; last,
-    whether it is a sports car instead (`SPORTS_FRACTION`; `sports=False` draws the same numbers
-    and keeps the first variant, as the first generator did)."""
-    variant = VARIANTS[int(rng.integers(len(VARIANTS) - 1))]  # the five before "sports"
+def _ranged_draws(rng: np.random.Generator, variant: str):
+    """draw(key): a uniform draw from `variant`'s range for `key` (`_RANGES`)."""
     ranges = _RANGES[variant]
 
     def draw(key: str) -> float:
         low, high = ranges[key]
         return float(rng.uniform(low, high))
 
+    return draw
+
+
+def car_params(rng: np.random.Generator, sports: bool = True) -> CarParams:
+    """Draw one car's parameters: a variant, then each parameter uniformly in its range; last,
+    whether it is a sports car instead (`SPORTS_FRACTION`; `sports=False` draws the same numbers
+    and keeps the first variant, as the first generator did)."""
+    variant = VARIANTS[int(rng.integers(len(VARIANTS) - 1))]  # the five before "sports"
+    draw = _ranged_draws(rng, variant)
     length, width, height = draw("length"), draw("width"), draw("height")
     hood_height = draw("cowl") * height
     tire_width = float(rng.uniform(0.18, 0.27))
@@ -186,12 +192,7 @@ def car_params(rng: np.random.Generator, sports: bool = True) -> CarParams:
 def _sports_shape(rng: np.random.Generator, base: CarParams) -> dict:
     """The shape parameters that turn `base` into a sports car (the rest, lights, plates and
     paint, stay): low and wide, a long hood over a dropped nose, a short raised deck."""
-    ranges = _RANGES["sports"]
-
-    def draw(key: str) -> float:
-        low, high = ranges[key]
-        return float(rng.uniform(low, high))
-
+    draw = _ranged_draws(rng, "sports")
     length, width, height = draw("length"), draw("width"), draw("height")
     hood_height = draw("cowl") * height
     wheelbase = draw("wheelbase") * length
