@@ -17,7 +17,7 @@ device, differentiable); the two agree to float precision (tests/test_metrics.py
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -147,12 +147,18 @@ def _to_numpy(values) -> np.ndarray:
     return np.asarray(values)
 
 
+def listed_conditions(summary: Mapping) -> dict:
+    """The `per_condition` rows worth listing: all of them when there are several, none when the
+    set holds one condition (PASCAL3D+'s test objects are all clean: that row is "all" again)."""
+    conditions = summary.get("per_condition", {})
+    return dict(conditions) if len(conditions) > 1 else {}
+
+
 def format_table(summary: dict, title: str = "") -> str:
     """A short fixed-width text table of a `summarize` result for terminals and reports, then
     its `per_condition` rows (clean, occluded, truncated views) when it has more than one."""
     lines = [title] if title else []
-    conditions = summary.get("per_condition", {})
-    conditions = conditions if len(conditions) > 1 else {}  # one condition is the "all" row again
+    conditions = listed_conditions(summary)
     names = [*summary.get("per_category", {}), *(f" {c}" for c in conditions)]
     width = max([14, *(len(name) + 1 for name in names)])
     lines.append(f"{'category':<{width}}{'n':>7}{'MedErr':>9}{'Acc@pi/6':>10}{'Acc@pi/18':>11}")
@@ -173,5 +179,5 @@ def format_table(summary: dict, title: str = "") -> str:
 
 
 __all__ = ["ACC_THRESHOLDS_DEG", "FLIP_THRESHOLD_DEG", "GROSS_ERROR_FROM_DEG", "VIEW_CONDITIONS",
-           "azimuth_breakdown", "failure_counts", "format_table", "summarize", "view_conditions",
+           "azimuth_breakdown", "failure_counts", "format_table", "listed_conditions", "summarize", "view_conditions",
            "viewpoint_errors_deg"]

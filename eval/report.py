@@ -16,6 +16,7 @@ import numpy as np
 
 from data_tools.atomic_write import atomic_write_text
 from eval import plots
+from eval.metrics import listed_conditions
 
 #: File name of each figure inside the report folder.
 FIGURE_FILES = {
@@ -77,8 +78,7 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
         row(category, block)
     if "mean_over_categories" in metrics:
         row("mean over categories", metrics["mean_over_categories"])
-    conditions = metrics.get("per_condition", {})
-    for condition, block in (conditions.items() if len(conditions) > 1 else ()):  # one = "all" again
+    for condition, block in listed_conditions(metrics).items():
         row(f"{condition} views", block)
     return "\n".join(lines)
 

@@ -94,7 +94,6 @@ def test_view_conditions_by_hand():
         view_conditions(occluded, [0, 1])
 
 
-
 def test_format_table_lists_conditions_only_when_there_are_several():
     block = {"med_err_deg": 4.0, "acc_pi_6": 0.9, "acc_pi_18": 0.5, "n": 3}
     both = format_table({**block, "per_condition": {"clean": {**block, "n": 2}, "occluded": {**block, "n": 1}}})
