@@ -1,4 +1,5 @@
-"""The demo's render plan: training instances grow with the budget, validation and test stay fixed."""
+"""The demo's render plan (training instances grow with the budget, validation and test stay fixed) and
+its time budget (the reserve after training grows on a machine that renders slowly)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import pytest
 
 from data_tools.render.plan import assign_splits
 from posenet_mlvae.cli import main
-from posenet_mlvae.demo import TRAIN_INSTANCES_PER_MINUTE, DemoConfig, main_render_config
+from posenet_mlvae.demo import (AFTER_TRAINING_S, MAX_SLOWNESS, PASCAL_SCORING_S, REFERENCE_RENDER_RATE,
+                                TRAIN_INSTANCES_PER_MINUTE, DemoConfig, after_training_s, main_render_config,
+                                rendered_image_count)
 
 
 @pytest.mark.parametrize("minutes, instances, train", [(12, None, 12 * TRAIN_INSTANCES_PER_MINUTE),
@@ -28,6 +31,28 @@ def test_the_old_default_build_is_reproduced_by_its_training_count():
     build = main_render_config(DemoConfig(instances=384))
     assert build.instances == 480
     assert np.array_equal(assign_splits(480, build.splits, 0), assign_splits(480, (0.8, 0.05, 0.15), 0))
+
+
+def test_the_rendered_image_count_is_the_builds_views_and_the_grid_sets():
+    config = DemoConfig()  # 12 min: 3,072 + 24 + 72 instances x 24 views, 30 grid instances x 96 views
+    assert rendered_image_count(config) == 3168 * 24 + 30 * 96
+    assert rendered_image_count(DemoConfig(instances=384, views=12)) == (384 + 24 + 72) * 12 + 30 * 96
+
+
+@pytest.mark.parametrize("category", sorted(REFERENCE_RENDER_RATE))
+def test_the_reserve_after_training_grows_with_a_slow_render_and_never_shrinks(category, tmp_path):
+    (tmp_path / "Annotations").mkdir()
+    config = DemoConfig(category=category)
+    images = rendered_image_count(config)
+    at_reference = images / REFERENCE_RENDER_RATE[category]  # seconds a reference machine renders them in
+    assert after_training_s(config, images, at_reference) == pytest.approx(AFTER_TRAINING_S)
+    assert after_training_s(config, images, 0.0) == AFTER_TRAINING_S  # a reused render: the usual reserve
+    assert after_training_s(config, images, 0.5 * at_reference) == AFTER_TRAINING_S  # faster: not shrunk
+    assert after_training_s(config, images, 1.6 * at_reference) == pytest.approx(1.6 * AFTER_TRAINING_S)
+    assert after_training_s(config, images, 10 * at_reference) == pytest.approx(MAX_SLOWNESS * AFTER_TRAINING_S)
+    scoring = DemoConfig(category=category, pascal_root=str(tmp_path))
+    assert after_training_s(scoring, images, 2 * at_reference) == pytest.approx(
+        2 * (AFTER_TRAINING_S + PASCAL_SCORING_S))
 
 
 @pytest.mark.parametrize("args, message", [(["--instances", "8"], "at least 16 instances"),
