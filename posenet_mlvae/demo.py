@@ -42,10 +42,10 @@ MAX_SLOWNESS = 3.0  # a reserve stretched further would leave the training almos
 #: views, 73-125 s of rendering on 2-core Xeons, 85-106 s on a 2-core AMD EPYC). Distinct cars are what the training lacked: at
 #: seed 0 under the same 12 minutes, 384 / 768 / 1,536 training instances scored 4.80 / 4.33 /
 #: 4.35 deg on unseen renders and 8.58 / 7.13 / 6.86 deg, 78.1 / 83.8 / 88.8 % on sim2real_dev
-#: (README, the instance-count table); 3,072 instances x 12 views scored 4.43 and 7.56 deg / 84.7 %.
+#: (docs/rounds.md, round 22); 3,072 instances x 12 views scored 4.43 and 7.56 deg / 84.7 %.
 #: Later, five runs of 3,072 x 24 (seeds 0, 0, 1, 1, 2) against three of 1,536 x 24 (seeds 0, 1,
 #: 2): 3.76 against 3.74 deg on unseen renders, 6.05 against 6.47 deg, 88.6 against 85.9 % and
-#: 29.4 against 34.0 flips on sim2real_dev (README, the headline's table).
+#: 29.4 against 34.0 flips on sim2real_dev (docs/rounds.md, round 26).
 TRAIN_INSTANCES_PER_MINUTE = 256
 GRID_VIEWS = 96  # the grid set's views per instance: 24 azimuths x 4 elevations
 
