@@ -22,19 +22,19 @@ OBS_HEAD_GAIN = 1000.0
 
 
 def exported_pose_model(tmp_path_factory) -> Path:
-    """Folder with best.pt, model.onnx, export.log and (when `make web` ran) site/."""
+    """Folder with best.pt, model.onnx, export.log and (when onnxruntime-web is installed) site/.
+
+    The web page's assets may arrive after the first call (the web page test installs them with
+    `make web` when they are missing), so a later call exports again with the page when site/ is
+    still absent; the same checkpoint gives the same model.onnx."""
     folder = tmp_path_factory.getbasetemp() / "exported-pose-model"
     if (folder / "export.log").is_file():  # written last: the export finished
+        if not (folder / "site").is_dir() and _page_assets_installed():
+            _export(folder)
         return folder
-    import contextlib
-    import io
-
     import torch
 
-    from data_tools.atomic_write import atomic_write_text
-    from export.web_page import page_assets
     from posenet_mlvae.training.checkpoint import save_checkpoint
-    from posenet_mlvae.cli import main
     from posenet_mlvae.config import ModelConfig, to_dict
     from posenet_mlvae.network.model import build_model
 
@@ -52,18 +52,37 @@ def exported_pose_model(tmp_path_factory) -> Path:
                                          "metadata": {"image_size": 64, "categories": ["car"]},
                                          "crop_rule": CHECKPOINT_CROP_RULE,
                                          "model": model.state_dict()})
-    argv = ["export", "--checkpoint", str(folder / "best.pt"), "--out", str(folder / "model.onnx")]
+    _export(folder)
+    return folder
+
+
+def _page_assets_installed() -> bool:
+    from export.web_page import page_assets
+
     try:
         page_assets()
+    except ValueError:  # onnxruntime-web not installed
+        return False
+    return True
+
+
+def _export(folder: Path) -> None:
+    """`posenet-mlvae export` of folder/best.pt to folder/model.onnx (and folder/site when the
+    page's assets are installed); export.log, written last, holds what it printed."""
+    import contextlib
+    import io
+
+    from data_tools.atomic_write import atomic_write_text
+    from posenet_mlvae.cli import main
+
+    argv = ["export", "--checkpoint", str(folder / "best.pt"), "--out", str(folder / "model.onnx")]
+    if _page_assets_installed():
         argv += ["--web", str(folder / "site")]
-    except ValueError:  # onnxruntime-web not installed: the model alone
-        pass
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         code = main(argv)
     assert code == 0, log.getvalue()
     atomic_write_text(folder / "export.log", log.getvalue())
-    return folder
 
 
 def format_1_model(path: Path, out: Path) -> Path:
