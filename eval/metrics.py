@@ -141,6 +141,14 @@ def view_conditions(occluded, truncated) -> np.ndarray:
     return np.array(VIEW_CONDITIONS, dtype=object)[occluded.astype(int) + 2 * truncated.astype(int)]
 
 
+def over_seeds(values) -> dict:
+    """{"mean", "min", "max", "values"} of one figure from several seeds' runs (the studies' tables
+    print "mean (max - min)")."""
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    return {"mean": float(array.mean()), "min": float(array.min()), "max": float(array.max()),
+            "values": array.tolist()}
+
+
 def _to_numpy(values) -> np.ndarray:
     if hasattr(values, "detach"):  # a torch tensor, without importing torch here
         return values.detach().cpu().numpy()
@@ -179,5 +187,5 @@ def format_table(summary: dict, title: str = "") -> str:
 
 
 __all__ = ["ACC_THRESHOLDS_DEG", "FLIP_THRESHOLD_DEG", "GROSS_ERROR_FROM_DEG", "VIEW_CONDITIONS",
-           "azimuth_breakdown", "failure_counts", "format_table", "listed_conditions", "summarize", "view_conditions",
-           "viewpoint_errors_deg"]
+           "azimuth_breakdown", "failure_counts", "format_table", "listed_conditions", "over_seeds", "summarize",
+           "view_conditions", "viewpoint_errors_deg"]

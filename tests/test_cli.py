@@ -33,7 +33,7 @@ def test_every_benchmark_has_help(bench, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", bench, "--help"])
     assert exit_info.value.code == 0
-    assert set(BENCHES) == {"render", "train", "infer", "labels", "pascal3d", "sim2real"}
+    assert set(BENCHES) == {"ablation", "render", "train", "infer", "labels", "pascal3d", "sim2real"}
 
 
 def test_no_command_prints_help_and_fails(capsys):

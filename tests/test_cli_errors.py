@@ -288,6 +288,8 @@ def all_actions():
 
 
 def _same(text: str, value) -> bool:
+    if isinstance(value, (list, tuple)):  # an nargs default, stated as typed: "0 1", "materials shapes"
+        return text.split() == [str(v) for v in value]
     try:
         return float(text) == float(value)
     except (TypeError, ValueError):

@@ -122,3 +122,10 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="azimuth"):
         viewpoint_errors_deg(np.inf, 0, 0, 0, 0, 0)
     assert summarize([])["n"] == 0
+
+
+def test_over_seeds_gives_mean_extremes_and_values_hand_computed():
+    from eval.metrics import over_seeds
+
+    assert over_seeds([6.5, 4.0, 5.0]) == {"mean": 5.166666666666667, "min": 4.0, "max": 6.5, "values": [6.5, 4.0, 5.0]}
+    assert over_seeds(np.array([[3]]))["values"] == [3.0]  # one seed: no spread

@@ -1,16 +1,17 @@
 """`posenet-mlvae bench WHAT`: benchmarks that print figures (never timed tests): speed,
-`sim2real`, a checkpoint's accuracy and failures on a PASCAL3D+-format tree, and `labels`, the
-label-efficiency study."""
+`sim2real`, a checkpoint's accuracy and failures on a PASCAL3D+-format tree, `labels`, the
+label-efficiency study, and `ablation`, what each appearance factor of the renders buys."""
 
 from __future__ import annotations
 
 import argparse
 
-from posenet_mlvae.commands.benches import infer, labels, pascal3d, render, sim2real, train
+from posenet_mlvae.commands.benches import ablation, infer, labels, pascal3d, render, sim2real, train
 from posenet_mlvae.commands.subcommands import add_subcommands
 
 # Each module's docstring gives its help line (see commands/subcommands.py).
 BENCHES = {
+    "ablation": ablation,
     "infer": infer,
     "labels": labels,
     "pascal3d": pascal3d,

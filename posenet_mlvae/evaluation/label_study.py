@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from data_tools.atomic_write import atomic_write_json, atomic_write_text
+from eval.metrics import over_seeds
 
 DEFAULT_VARIANTS = ("mlvae", "vae", "direct")
 DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
@@ -126,9 +127,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for domain in DOMAINS:
             if all(domain in r for r in runs):
                 for metric in ("med_err_deg", "acc_pi_6"):
-                    values = np.array([r[domain][metric] for r in runs], dtype=np.float64)
-                    row[f"{domain}_{metric}"] = {"mean": float(values.mean()), "min": float(values.min()),
-                                                 "max": float(values.max()), "values": values.tolist()}
+                    row[f"{domain}_{metric}"] = over_seeds([r[domain][metric] for r in runs])
         rows.append(row)
     return rows
 
