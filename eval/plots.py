@@ -28,6 +28,7 @@ FIGURE_SIZES = {
     "swap_grid": (8.0, 8.0),
     "traversals": (10.0, 8.0),
     "label_efficiency": (10.0, 4.0),
+    "ablation": (10.0, 4.0),
 }
 
 
@@ -256,4 +257,31 @@ def label_efficiency_plot(curves: Mapping[str, Mapping[str, Sequence[tuple[float
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.9, wspace=0.25)
+    return _save(fig, path)
+
+
+def ablation_plot(panels: Mapping[str, Mapping[str, Sequence[float]]], path: Path, title: str = "") -> Path:
+    """Per row the mean over seeds (a diamond), each seed (a dot) and their range (a line), one
+    panel per figure; the axis spans the values, so differences of a fraction of a degree show.
+
+    panels: {panel title: {row label: per-seed values}}, rows top to bottom in the given order;
+    the first row (the reference, e.g. everything on) is also drawn as a dashed line across.
+    """
+    fig = _figure("ablation")
+    for column, (panel, rows) in enumerate(panels.items(), 1):
+        ax = fig.add_subplot(1, max(1, len(panels)), column)
+        labels = list(rows)
+        for index, label in enumerate(labels):
+            values = np.asarray(rows[label], dtype=np.float64)
+            colour = "tab:green" if index == 0 else "tab:blue"
+            ax.plot([values.min(), values.max()], [-index, -index], color=colour, linewidth=2)
+            ax.plot(values, np.full(len(values), -index), "o", color="k", markersize=3)
+            ax.plot([values.mean()], [-index], "D", color=colour, markersize=7)
+        ax.axvline(float(np.mean(rows[labels[0]])), color="tab:green", linestyle="--", linewidth=0.8)
+        ax.set_yticks(-np.arange(len(labels)), labels if column == 1 else [""] * len(labels))
+        ax.set_ylim(-len(labels) + 0.5, 0.5)
+        ax.set_xlabel("MedErr (deg)")
+        ax.set_title(f"{panel}" + (f" ({title})" if title else ""), fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.subplots_adjust(left=0.17, right=0.98, bottom=0.14, top=0.9, wspace=0.1)
     return _save(fig, path)

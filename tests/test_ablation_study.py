@@ -51,6 +51,7 @@ def test_bench_ablation_trains_each_factor_off_scores_three_ways_and_resumes(tmp
     table = (out / "ablation.md").read_text()
     assert "| everything on | 3 | 2 |" in table and "| `camera` off | 3 | 2 |" in table, table
     assert "photos flips" in table and "| everything on" in printed
+    assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(argv) == 0  # a second start reuses both runs: no rendering, no training
     again = capsys.readouterr().out
     assert again.count("done earlier, reused") == 2 and "rendered" not in again

@@ -203,14 +203,17 @@ def aggregate(results: Sequence[dict[str, Any]], variants: Sequence[str]) -> lis
     return rows
 
 
+def _row_name(row: dict[str, Any], code: str = "") -> str:
+    return "everything on" if row["variant"] == EVERYTHING_ON else f"{code}{row['variant']}{code} off"
+
+
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown: one row per variant, 'mean (max - min)' over seeds per figure present in every row."""
     columns = [c for c in COLUMNS if rows and all(f"{c[0]}_{c[1]}" in row for row in rows)]
     header = ["renders", "seeds", "steps"] + [title for _, _, title, _ in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        name = "everything on" if row["variant"] == EVERYTHING_ON else f"`{row['variant']}` off"
-        cells = [name, " ".join(str(s) for s in row["seeds"]), f"{row['steps']:.0f}"]
+        cells = [_row_name(row, code="`"), " ".join(str(s) for s in row["seeds"]), f"{row['steps']:.0f}"]
         for block, key, _, scale in columns:
             stat = row[f"{block}_{key}"]
             digits = 0 if key in ("flips", "errors_60_150") else 3 if key == "auroc_err_gt_30" else 2 if scale == 1 else 1
@@ -221,16 +224,25 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_outputs(config: AblationConfig, results: Sequence[dict[str, Any]]) -> dict[str, Path]:
-    """OUT/ablation.json (every run and the table's rows) and OUT/ablation.md (the table)."""
+    """OUT/ablation.json (every run and the table's rows), OUT/ablation.md (the table) and
+    OUT/ablation.png (MedErr per row on the default build's unseen renders and the photographs)."""
+    from eval.plots import ablation_plot
+
     out = Path(config.out)
     rows = aggregate(results, config.variants)
-    paths = {"json": out / "ablation.json", "table": out / "ablation.md"}
+    paths = {"json": out / "ablation.json", "table": out / "ablation.md", "plot": out / "ablation.png"}
+    seeds = " ".join(str(s) for s in config.seeds)
     atomic_write_json(paths["json"], {"config": config.__dict__, "runs": list(results), "rows": rows})
     atomic_write_text(paths["table"], (
         f"Appearance ablation, {config.category}: the demo's build with each factor off in turn, "
-        f"{config.steps} training steps per run; mean (max - min) over seeds "
-        f"{' '.join(str(s) for s in config.seeds)}. The own-renders columns do not compare across rows "
-        f"(each build has its own test instances); the default renders' do.\n\n{format_table(rows)}\n"))
+        f"{config.steps} training steps per run; mean (max - min) over seeds {seeds}. The own-renders "
+        f"columns do not compare across rows (each build has its own test instances); the default "
+        f"renders' do.\n\n{format_table(rows)}\n"))
+    panels = {title: {_row_name(row): row[f"{block}_{key}"]["values"] for row in rows}
+              for block, key, title in (("default", "med_err_deg", "unseen renders of the default build"),
+                                        ("photos", "med_err_deg", "photographs"))
+              if rows and all(f"{block}_{key}" in row for row in rows)}
+    ablation_plot(panels, paths["plot"], title=f"{config.steps} steps, seeds {seeds}")
     return paths
 
 

@@ -8,9 +8,9 @@ trains each build `--steps` steps (`posenet-mlvae train --data BUILD --steps N -
 scores each run's best.pt on its own unseen renders, on the default build's unseen renders (the
 column that compares across rows) and, with --pascal-root, on that PASCAL3D+-format tree's test
 objects (e.g. ../shared/sim2real_dev) by the `bench sim2real` path. Prints the table (mean and
-max - min over seeds) and writes OUT/ablation.md and OUT/ablation.json. Runs already finished in
-OUT are reused, so an interrupted study resumes; each factor's build is deleted once scored unless
---keep-data. Default OUT: runs/ablation-<category>. Budget on 2 CPU cores: about 9 minutes per
+max - min over seeds) and writes OUT/ablation.md, OUT/ablation.json and the plot OUT/ablation.png.
+Runs already finished in OUT are reused, so an interrupted study resumes; each factor's build is
+deleted once scored unless --keep-data. Default OUT: runs/ablation-<category>. Budget on 2 CPU cores: about 9 minutes per
 run (1.5-3 min of rendering, 4-6.5 min for 3,000 steps, 1 min of scoring), (factors + 1) x seeds runs.
 """
 
@@ -61,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
     results = run_study(config)
     paths = write_outputs(config, results)
     print(format_table(aggregate(results, config.variants)))
-    print(f"wrote {paths['table']} and {paths['json']}")
+    print(f"wrote {paths['table']}, {paths['json']} and the plot {paths['plot']}")
     return 0
