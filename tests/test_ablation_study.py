@@ -110,6 +110,8 @@ def test_bad_study_settings_are_refused_in_words():
         AblationConfig(out="x", steps=0)
     with pytest.raises(ValueError, match="at least 16 instances"):
         AblationConfig(out="x", instances=4)
+    with pytest.raises(ValueError, match="plane"):
+        AblationConfig(out="x", category="plane")
     assert AblationConfig(out="x").variants == ("all", "materials", "shapes", "lighting", "backgrounds",
                                                 "occluders", "truncation", "camera")
 

@@ -76,7 +76,9 @@ class AblationConfig:
             raise ValueError(f"--seeds {list(self.seeds)}: give one or more distinct seeds")
         if self.steps < 1:
             raise ValueError(f"--steps {self.steps} must be >= 1")
-        self.demo_config(self.seeds[0])  # the build's own checks (instances, views, category)
+        from posenet_mlvae.demo import main_render_config
+
+        main_render_config(self.demo_config(self.seeds[0]))  # the build's own checks (instances, views, category)
 
     @property
     def variants(self) -> tuple[str, ...]:
