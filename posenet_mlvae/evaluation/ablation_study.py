@@ -30,18 +30,18 @@ from eval.metrics import over_seeds
 
 RESULT_FILE = "ablation.json"
 EVERYTHING_ON = "all"
-#: Figures aggregated over seeds: (result block, key, column header, scale to print).
+#: Figures aggregated over seeds: (result block, key, column header, scale and decimals to print).
 COLUMNS = (
-    ("own", "med_err_deg", "own renders MedErr", 1.0),
-    ("own", "clean_med_err_deg", "own clean MedErr", 1.0),
-    ("default", "med_err_deg", "default renders MedErr", 1.0),
-    ("default", "acc_pi_6", "default renders Acc@pi/6 %", 100.0),
-    ("photos", "med_err_deg", "photos MedErr", 1.0),
-    ("photos", "acc_pi_6", "photos Acc@pi/6 %", 100.0),
-    ("photos", "acc_pi_18", "photos Acc@pi/18 %", 100.0),
-    ("photos", "flips", "photos flips", 1.0),
-    ("photos", "errors_60_150", "photos 60-150", 1.0),
-    ("photos", "auroc_err_gt_30", "photos AUROC", 1.0),
+    ("own", "med_err_deg", "own renders MedErr", 1.0, 2),
+    ("own", "clean_med_err_deg", "own clean MedErr", 1.0, 2),
+    ("default", "med_err_deg", "default renders MedErr", 1.0, 2),
+    ("default", "acc_pi_6", "default renders Acc@pi/6 %", 100.0, 1),
+    ("photos", "med_err_deg", "photos MedErr", 1.0, 2),
+    ("photos", "acc_pi_6", "photos Acc@pi/6 %", 100.0, 1),
+    ("photos", "acc_pi_18", "photos Acc@pi/18 %", 100.0, 1),
+    ("photos", "flips", "photos flips", 1.0, 0),
+    ("photos", "errors_60_150", "photos 60-150", 1.0, 0),
+    ("photos", "auroc_err_gt_30", "photos AUROC", 1.0, 3),
 )
 
 
@@ -196,7 +196,7 @@ def aggregate(results: Sequence[dict[str, Any]], variants: Sequence[str]) -> lis
             continue
         row: dict[str, Any] = {"variant": variant, "seeds": [r["seed"] for r in runs],
                                "steps": float(np.mean([r["steps"] for r in runs]))}
-        for block, key, _, _ in COLUMNS:
+        for block, key, *_ in COLUMNS:
             values = [r.get(block, {}).get(key) for r in runs]
             if any(v is None for v in values):
                 continue
@@ -212,13 +212,12 @@ def _row_name(row: dict[str, Any], code: str = "") -> str:
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown: one row per variant, 'mean (max - min)' over seeds per figure present in every row."""
     columns = [c for c in COLUMNS if rows and all(f"{c[0]}_{c[1]}" in row for row in rows)]
-    header = ["renders", "seeds", "steps"] + [title for _, _, title, _ in columns]
+    header = ["renders", "seeds", "steps"] + [title for _, _, title, _, _ in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [_row_name(row, code="`"), " ".join(str(s) for s in row["seeds"]), f"{row['steps']:.0f}"]
-        for block, key, _, scale in columns:
+        for block, key, _, scale, digits in columns:
             stat = row[f"{block}_{key}"]
-            digits = 0 if key in ("flips", "errors_60_150") else 3 if key == "auroc_err_gt_30" else 2 if scale == 1 else 1
             spread = f" ({scale * (stat['max'] - stat['min']):.{digits}f})" if len(stat["values"]) > 1 else ""
             cells.append(f"{scale * stat['mean']:.{digits}f}{spread}")
         lines.append("| " + " | ".join(cells) + " |")

@@ -10,8 +10,10 @@ column that compares across rows) and, with --pascal-root, on that PASCAL3D+-for
 objects (e.g. ../shared/sim2real_dev) by the `bench sim2real` path. Prints the table (mean and
 max - min over seeds) and writes OUT/ablation.md, OUT/ablation.json and the plot OUT/ablation.png.
 Runs already finished in OUT are reused, so an interrupted study resumes; each factor's build is
-deleted once scored unless --keep-data. Default OUT: runs/ablation-<category>. Budget on 2 CPU cores: about 9 minutes per
-run (1.5-3 min of rendering, 4-6.5 min for 3,000 steps, 1 min of scoring), (factors + 1) x seeds runs.
+deleted once scored unless --keep-data. Default OUT: runs/ablation-<category>. Budget: (factors
++ 1) x seeds runs of 5-7 min each on a 2-core Xeon (render 80 s, 3,000 steps in 3.4-4.6 min,
+scoring under a minute; measured in round 33); a machine that renders and trains 1.5-2x as
+slowly (round 32's AMD EPYC on a slow day) takes that much longer.
 """
 
 from __future__ import annotations
