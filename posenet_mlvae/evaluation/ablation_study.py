@@ -78,7 +78,7 @@ class AblationConfig:
             raise ValueError(f"--steps {self.steps} must be >= 1")
         from posenet_mlvae.demo import main_render_config
 
-        main_render_config(self.demo_config(self.seeds[0]))  # the build's own checks (instances, views, category)
+        main_render_config(self.demo_config(self.seeds[0]))  # the demo's checks (instances, views, category, tree)
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -91,7 +91,7 @@ class AblationConfig:
 
         return DemoConfig(category=self.category, seed=seed, instances=self.instances,
                           val_instances=self.val_instances, test_instances=self.test_instances,
-                          views=self.views, size=self.size)
+                          views=self.views, size=self.size, pascal_root=self.pascal_root or None)
 
 
 def variant_name(variant: str) -> str:

@@ -45,15 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from posenet_mlvae.commands.options import resolve_device, resolve_workers
     from posenet_mlvae.evaluation.ablation_study import (AblationConfig, aggregate, format_table, run_study,
                                                          write_outputs)
 
-    if args.pascal_root and not Path(args.pascal_root, "Annotations").is_dir():
-        raise ValueError(f"--pascal-root {args.pascal_root}: no Annotations/ folder there; give the root of a "
-                         f"PASCAL3D+-format tree")
     config = AblationConfig(out=args.out or f"runs/ablation-{args.category}", category=args.category,
                             factors=tuple(args.factors), seeds=tuple(args.seeds), steps=args.steps,
                             instances=args.instances, val_instances=args.val_instances,
