@@ -213,3 +213,36 @@ def test_colour_tests_score_changed_crops(tree, tmp_path, capsys):
     with torch.no_grad():
         expected = model.encode(torch.from_numpy(to_model_input(grey_crops)))[0].double().numpy()
     np.testing.assert_allclose(as_grey.mu_obs, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_smaller_objects_score_the_crops_shrunk_and_upscaled(tree, tmp_path, capsys):
+    from data_tools.dataset import GroupedDataset
+    from data_tools.image.resolution import as_if_smaller
+    from posenet_mlvae.evaluation.sim2real import resolution_changes
+
+    root, _, _ = tree
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
+    assert _bench(root, checkpoint, tmp_path / "out", "--smaller-objects", "2", "3.5") == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
+    assert list(result["smaller_objects"]) == ["2", "3.5"]
+    for factor, changed in result["smaller_objects"].items():
+        # one pose whatever the pixels: the figures stay the plain crops'
+        assert (changed["n"], changed["flips"]) == (result["n"], result["flips"])
+        assert changed["med_err_deg"] == pytest.approx(result["med_err_deg"], abs=1e-3)
+        assert f"objects {factor}x smaller: MedErr {changed['med_err_deg']:.2f} deg" in printed
+    assert "colour_tests" not in result
+
+    # the change the model sees is as_if_smaller at each factor, and it does change the crops
+    crops = GroupedDataset(result["dataset"], split="test").images(np.arange(4))
+    changes = resolution_changes([2.0, 3.5])
+    for name, factor in (("2", 2.0), ("3.5", 3.5)):
+        np.testing.assert_array_equal(changes[name](crops), as_if_smaller(crops, factor))
+        assert not np.array_equal(changes[name](crops), crops)
+
+
+def test_smaller_objects_refuse_factors_up_to_one(tree, tmp_path, capsys):
+    root, _, _ = tree
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
+    assert _bench(root, checkpoint, tmp_path / "out", "--smaller-objects", "2", "0.5") == 2
+    assert "--smaller-objects takes factors > 1" in capsys.readouterr().err

@@ -8,14 +8,17 @@ by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.eva
 n, MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
 confidence's AUROC for error > 30 deg, the same per 45-degree bin of the TRUE azimuth and per CAD
 model (which car models are read wrong: PASCAL3D+ matches each object to one); on request
-the headline figures again on the crops grey and hue-turned (`colour_test_figures`). Used by
+the headline figures again on the crops grey and hue-turned (`colour_changes`) and as if the
+objects were smaller in the photos (`resolution_changes`). Used by
 `posenet-mlvae bench sim2real` and `posenet-mlvae demo --pascal-root`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +118,11 @@ def format_figures(figures: dict[str, Any]) -> str:
              f"Acc@pi/6 {100 * figures['acc_pi_6']:.1f} %  Acc@pi/18 {100 * figures['acc_pi_18']:.1f} %",
              f"flips (error > 150 deg) {figures['flips']}  errors in (60, 150] deg {figures['errors_60_150']}  "
              f"confidence AUROC for error > 30 deg {'-' if area is None else f'{area:.3f}'}"]
-    for name, changed in figures.get("colour_tests", {}).items():
-        lines.append(f"colour test {name}: MedErr {changed['med_err_deg']:.2f} deg  "
+    changed_crops = [(f"colour test {name}", changed) for name, changed in figures.get("colour_tests", {}).items()]
+    changed_crops += [(f"objects {factor}x smaller", changed)
+                      for factor, changed in figures.get("smaller_objects", {}).items()]
+    for name, changed in changed_crops:
+        lines.append(f"{name}: MedErr {changed['med_err_deg']:.2f} deg  "
                      f"Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips {changed['flips']}  "
                      f"errors in (60, 150] deg {changed['errors_60_150']}")
     lines.append(_breakdown_row("true azimuth", None))
@@ -137,12 +143,11 @@ def _breakdown_row(name: str, row: dict | None) -> str:
     return f"{name:<14}{row['n']:>6}{row['med_err_deg']:>9.2f}\u00b0{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}"
 
 
-def colour_test_figures(checkpoint: str | Path, dataset, device: str = "cpu", batch_size: int = 256,
-                        zoom_average: float | None = None, progress: bool = False) -> dict[str, dict[str, Any]]:
-    """The figures of `sim2real_figures` (without the per-azimuth rows) for each colour test of
-    data_tools.image.colour_tests on the labelled images of `dataset`: how much of the model's
-    answer rests on colour (a model that reads shape keeps its flips where they were)."""
-    from data_tools.image.colour_tests import COLOUR_TESTS, colour_test
+def changed_crops_figures(checkpoint: str | Path, dataset, changes: dict[str, Any], device: str = "cpu",
+                          batch_size: int = 256, zoom_average: float | None = None,
+                          progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Per named change of `changes` (a function of a uint8 (B, H, W, 3) batch), the figures of
+    `sim2real_figures` (without the per-azimuth rows) on the labelled images of `dataset` so changed."""
     from posenet_mlvae.evaluation.evaluate import predict
     from posenet_mlvae.inference import set_zoom_average
     from posenet_mlvae.training.checkpoint import load_checkpoint
@@ -150,9 +155,9 @@ def colour_test_figures(checkpoint: str | Path, dataset, device: str = "cpu", ba
     model, _ = load_checkpoint(checkpoint, map_location=device)
     set_zoom_average(model, zoom_average)
     out = {}
-    for name in COLOUR_TESTS:
+    for name, change in changes.items():
         changed = predict(model, dataset, batch_size=batch_size, device=device, progress=progress,
-                          desc=f"colour test {name}", transform=lambda images, name=name: colour_test(name, images))
+                          desc=name, transform=change)
         labelled = changed.has_pose
         figures = sim2real_figures(changed.errors_deg()[labelled], changed.true[labelled, 0],
                                    changed.confidence[labelled])
@@ -160,14 +165,35 @@ def colour_test_figures(checkpoint: str | Path, dataset, device: str = "cpu", ba
     return out
 
 
+def colour_changes() -> dict[str, Any]:
+    """The colour tests of data_tools.image.colour_tests by name: how much of the model's answer
+    rests on colour (a model that reads shape keeps its flips where they were)."""
+    from data_tools.image.colour_tests import COLOUR_TESTS, colour_test
+
+    return {name: functools.partial(colour_test, name) for name in COLOUR_TESTS}
+
+
+def resolution_changes(factors: Sequence[float]) -> dict[str, Any]:
+    """Per factor F, the crops as if each object were F times smaller in the photo
+    (data_tools.image.resolution.as_if_smaller), keyed "F": how the model reads small objects."""
+    from data_tools.image.resolution import as_if_smaller
+
+    for factor in factors:
+        if not factor > 1.0:
+            raise ValueError(f"--smaller-objects takes factors > 1 (2 = objects half as wide), got {factor:g}")
+    return {f"{factor:g}": functools.partial(as_if_smaller, factor=factor) for factor in factors}
+
+
 def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, category: str = "car",
                size: int | None = None, device: str = "cpu", workers: int = 1, batch_size: int = 256,
                progress: bool = False, report=print, zoom_average: float | None = None,
-               colour_tests: bool = False) -> dict[str, Any]:
+               colour_tests: bool = False, smaller_objects: Sequence[float] = ()) -> dict[str, Any]:
     """Crop (or reuse) `root`'s test objects of `category` by the checkpoint's rule, score them,
     write OUT/eval-<run>/sim2real.json and return the figures (see `sim2real_figures`).
     `zoom_average`: EvalConfig's (None = the model's own). colour_tests: also score the same
-    crops grey and with their hues turned (`colour_test_figures`), under "colour_tests".
+    crops grey and with their hues turned (`colour_changes`), under "colour_tests";
+    smaller_objects: and as if each object were F times smaller in the photo, per factor F
+    (`resolution_changes`), under "smaller_objects".
 
     ValueError for a `size` other than the checkpoint's input size or an unusable tree.
     """
@@ -194,9 +220,12 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
         cad_index = np.nan_to_num(records["cad_index"][predictions.row][labelled].astype(np.float64)).astype(np.int64)
     figures = sim2real_figures(predictions.errors_deg()[labelled], predictions.true[labelled, 0],
                                predictions.confidence[labelled], cad_index=cad_index)
-    if colour_tests:
-        figures["colour_tests"] = colour_test_figures(checkpoint, evaluation.dataset, device, batch_size,
-                                                      zoom_average, progress)
+    changes = {"colour_tests": colour_changes() if colour_tests else {},
+               "smaller_objects": resolution_changes(smaller_objects)}
+    for key, named in changes.items():
+        if named:
+            figures[key] = changed_crops_figures(checkpoint, evaluation.dataset, named, device, batch_size,
+                                                 zoom_average, progress)
     if evaluation.metrics["crop_rule"]["note"]:
         report(f"note: {evaluation.metrics['crop_rule']['note']}")
     result = {"checkpoint": str(checkpoint), "root": str(root), "category": category,
@@ -207,5 +236,5 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     return result
 
 
-__all__ = ["AZIMUTH_BINS", "cached_dataset", "colour_test_figures", "dataset_folder", "format_figures",
-           "model_input", "score_tree", "sim2real_figures"]
+__all__ = ["AZIMUTH_BINS", "cached_dataset", "changed_crops_figures", "colour_changes", "dataset_folder",
+           "format_figures", "model_input", "resolution_changes", "score_tree", "sim2real_figures"]

@@ -1,7 +1,7 @@
 """`posenet-mlvae bench sim2real`: score a checkpoint on a PASCAL3D+-format tree, failures laid bare.
 
     posenet-mlvae bench sim2real --root ../shared/sim2real_dev --checkpoint runs/demo/run/best.pt \
-        [--category car] [--size N] [--out DIR] [--zoom-average Z] [--colour-test]
+        [--category car] [--size N] [--out DIR] [--zoom-average Z] [--colour-test] [--smaller-objects F ...]
 
 The ordinary path, end to end: the tree is cropped into a grouped dataset by the library code of
 `posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
@@ -10,7 +10,9 @@ OUT/data-<category>-<size>px-<mode>-margin<m>/ so a second run reuses it; split 
 by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.evaluate_split). Prints n,
 MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
 confidence's AUROC for error > 30 deg and the same figures per 45-degree bin of the TRUE azimuth
-(with --colour-test also the headline figures of the same crops grey and with hues turned by 120 deg);
+(with --colour-test also the headline figures of the same crops grey and with hues turned by 120 deg;
+with --smaller-objects F also those of the crops as if each object were F times smaller in its
+photo, shrunk and upscaled back as the crop rule upscales a small box);
 writes them to OUT/eval-<run name>/sim2real.json beside the runner's metrics.json and
 predictions.csv. Default OUT: <checkpoint folder>/sim2real.
 """
@@ -39,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--colour-test", action="store_true",
                         help="also score the crops grey and with their hues turned by 120 deg: how much "
                              "of the model's answer rests on colour")
+    parser.add_argument("--smaller-objects", type=float, nargs="+", default=[], metavar="F",
+                        help="also score the crops as if each object were F times smaller in its photo "
+                             "(e.g. 2 3: shrunk and upscaled back, as small PASCAL objects are): how the "
+                             "model reads small objects")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -55,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     figures = score_tree(args.checkpoint, args.root, out, category=args.category, size=args.size,
                          device=resolve_device(args.device), workers=resolve_workers(args.workers),
                          batch_size=args.batch_size, progress=not args.no_progress,
-                         zoom_average=args.zoom_average, colour_tests=args.colour_test)
+                         zoom_average=args.zoom_average, colour_tests=args.colour_test,
+                         smaller_objects=args.smaller_objects)
     print(f"{args.checkpoint} on {args.root} ({args.category}, split test):")
     print(format_figures(figures))
     print(f"wrote {figures['json']} (runner output: metrics.json, predictions.csv)")
