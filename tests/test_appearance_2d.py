@@ -319,3 +319,15 @@ def test_camera_effects_refuse_bad_inputs():
         apply_camera_effects(image, np.random.default_rng(0), 1.0, {"sharpen": 1.0})
     with pytest.raises(ValueError, match="uint8"):
         apply_camera_effects(image.astype(np.float32), np.random.default_rng(0))
+
+
+def test_low_resolution_draws_the_object_with_fewer_pixels():
+    # Alone, the effect is the crop of a smaller object: detail averaged away, flat areas kept.
+    image = _textured(4)
+    detail = lambda x: np.abs(np.diff(x.astype(float), axis=1)).mean()  # noqa: E731
+    for seed in range(4):
+        out = apply_camera_effects(image, np.random.default_rng(seed), 1.0, {"low_resolution": 1.0})
+        assert out.shape == image.shape and detail(out) < 0.8 * detail(image)
+    flat = np.full((S, S, 3), 90, np.uint8)
+    np.testing.assert_array_equal(apply_camera_effects(flat, np.random.default_rng(0), 1.0, {"low_resolution": 1.0}),
+                                  flat)

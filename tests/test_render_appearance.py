@@ -123,3 +123,18 @@ def test_each_factor_changes_pixels_not_labels(full, tmp_path_factory, factor):
         inter = (masks_on[k] & masks_off[k]).sum()
         union = (masks_on[k] | masks_off[k]).sum()
         assert inter / union > 0.97, (factor, k, inter / union)
+
+
+def test_small_objects_soften_the_views_not_their_labels_or_masks(tmp_path_factory):
+    none = _build(tmp_path_factory, "small_none", small_objects=0.0)
+    every = _build(tmp_path_factory, "small_all", small_objects=1.0)
+    assert read_manifest(every.root)["config"]["small_objects"] == 1.0
+    rows = np.arange(len(none))
+    for name in LABELS:
+        np.testing.assert_array_equal(none.records[name], every.records[name], err_msg=name)
+    np.testing.assert_array_equal(none.masks(rows), every.masks(rows))
+    a, b = none.images(rows).astype(float), every.images(rows).astype(float)
+    detail = lambda x: np.abs(np.diff(x, axis=2)).mean(axis=(1, 2, 3))  # noqa: E731  per view
+    assert np.all(np.any(a != b, axis=(1, 2, 3)))
+    assert detail(b).mean() < 0.7 * detail(a).mean()
+    assert np.mean(detail(b) < detail(a)) > 0.9

@@ -2,11 +2,14 @@
 
 Photographs are slightly blurred (focus, hand shake), noisy (shot noise that grows with the
 signal plus read noise), white-balanced and tone-mapped by the camera, vignetted by the lens and
-JPEG-compressed; renders are perfectly sharp, clean and lossless. `apply_camera_effects` applies
-a random subset of these, each with its own probability (EFFECT_PROBABILITIES), in the order a
-camera does: light and lens first (white balance and exposure, vignetting, blur), then the
-sensor (noise), then the processing (tone curve, JPEG). Only pixel values change, never
-geometry, so labels, boxes and masks stay valid. Runs per view on S x S crops (OpenCV, float32).
+JPEG-compressed; renders are perfectly sharp, clean and lossless. And a small object covers few
+pixels of a photo, so its crop is upscaled to S and is soft and blocky. `apply_camera_effects`
+applies a random subset of these, each with its own probability (EFFECT_PROBABILITIES), in the
+order a camera does: light and lens first (white balance and exposure, vignetting, blur), then
+the sensor (noise), then the processing (tone curve, JPEG), all at the object's own resolution
+when `low_resolution` fires, and last the crop rule's upscaling to S
+(`data_tools.image.resolution`). Only pixel values change, never geometry, so labels, boxes and
+masks stay valid. Runs per view on S x S crops (OpenCV, float32).
 """
 
 from __future__ import annotations
@@ -15,12 +18,19 @@ import functools
 
 import numpy as np
 
-EFFECTS = ("white_balance", "exposure", "vignette", "blur", "motion_blur", "noise", "tone", "jpeg")
+from data_tools.image.resolution import enlarge, shrink
+
+EFFECTS = ("white_balance", "exposure", "vignette", "blur", "motion_blur", "noise", "tone", "jpeg",
+           "low_resolution")
 EFFECT_PROBABILITIES = {
     "white_balance": 0.5, "exposure": 0.5, "vignette": 0.25, "blur": 0.25, "motion_blur": 0.1,
     "noise": 0.5, "tone": 0.5, "jpeg": 0.3,  # photo crops are downscaled: their JPEG blocks mostly fade
+    "low_resolution": 0.1,  # measured against 0.2 and none: bench sim2real --smaller-objects, README
 }
 JPEG_QUALITY = (60, 95)  # photo-like, mild: at 64 px an 8 x 8 block is an eighth of the image
+#: How many times smaller than S an object's crop is in a photo when `low_resolution` fires
+#: (log-uniform; at S = 64: crops 16-43 px wide, the small cars and chairs of PASCAL VOC).
+LOW_RESOLUTION_FACTOR = (1.5, 4.0)
 
 
 def _active(rng: np.random.Generator, probabilities: dict[str, float]) -> set[str]:
@@ -87,7 +97,8 @@ def apply_camera_effects(image: np.ndarray, rng: np.random.Generator, strength: 
 
     strength scales every effect's magnitude (0 = the image unchanged, 1 = photo-like, up to 2);
     probabilities (default EFFECT_PROBABILITIES) says how often each effect of EFFECTS fires.
-    Deterministic for a given `rng` state. Sizes (blur, motion) scale with S / 64."""
+    Deterministic for a given `rng` state. Sizes (blur, motion) scale with the working size / 64:
+    S, or the object's own resolution S / factor when `low_resolution` fires."""
     import cv2
 
     if not 0.0 <= strength <= 2.0:
@@ -101,6 +112,10 @@ def apply_camera_effects(image: np.ndarray, rng: np.random.Generator, strength: 
     if strength == 0.0:
         return image
     active = _active(rng, probabilities)
+    full_size = image.shape[0]
+    if "low_resolution" in active:  # the object as few pixels as a small one in a photo has
+        low, high = np.log(LOW_RESOLUTION_FACTOR)
+        image = shrink(image, 1.0 + (np.exp(rng.uniform(low, high)) - 1.0) * strength)
     size = image.shape[0]
     pixels = size / 64.0
     linear = {"white_balance", "exposure", "vignette", "blur", "motion_blur", "noise"} & active
@@ -139,7 +154,9 @@ def apply_camera_effects(image: np.ndarray, rng: np.random.Generator, strength: 
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
         assert ok, "OpenCV failed to encode a JPEG in memory"
         out = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if size != full_size:  # the crop rule's upscaling of a small box
+        out = enlarge(out, full_size)
     return out
 
 
-__all__ = ["EFFECTS", "EFFECT_PROBABILITIES", "JPEG_QUALITY", "apply_camera_effects"]
+__all__ = ["EFFECTS", "EFFECT_PROBABILITIES", "JPEG_QUALITY", "LOW_RESOLUTION_FACTOR", "apply_camera_effects"]

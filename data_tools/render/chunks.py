@@ -150,7 +150,9 @@ class ChunkBuilder:
         if config.uses("occluders"):
             from data_tools.render.occluders import add_occluders
         if config.uses("camera"):
-            from data_tools.render.camera_effects import apply_camera_effects
+            from data_tools.render.camera_effects import EFFECT_PROBABILITIES, apply_camera_effects
+
+            camera_probabilities = {**EFFECT_PROBABILITIES, "low_resolution": config.small_objects}
         occluder_rngs, camera_rngs = streams(TAG_OCCLUDER), streams(TAG_CAMERA)
         for v, framing in enumerate(framings):
             if config.uses("occluders"):
@@ -161,7 +163,7 @@ class ChunkBuilder:
             if framing.truncate_side:
                 masks[v] = self._cut_mask(masks[v], framing.truncate_side, frames["border"][v])
             if config.uses("camera"):
-                images[v] = apply_camera_effects(images[v], camera_rngs[v])
+                images[v] = apply_camera_effects(images[v], camera_rngs[v], probabilities=camera_probabilities)
         split = self.plan.splits[instance]
         for v, (view, framing, light) in enumerate(zip(viewpoints, framings, lights)):
             record = {

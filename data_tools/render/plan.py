@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.image.preprocess import DEFAULT_CROP_RULE, CropRule
+from data_tools.render.camera_effects import EFFECT_PROBABILITIES
 from data_tools.render.viewpoints import DISTRIBUTIONS
 
 GENERATOR_VERSION = 3  # 3: build chunks in chunks/chunk-NNNNN, file column in records.csv
@@ -64,7 +65,8 @@ class SyntheticConfig:
     """What to render. `meshes` (a directory or glob of mesh files, imported with `axes`)
     replaces the procedural generator; then each readable file is one instance and `instances`
     (0 = all) caps their number. `supersample` k draws at k x size and averages down
-    (anti-aliasing; 1 = off)."""
+    (anti-aliasing; 1 = off). `small_objects` is the share of views drawn as a small object's crop
+    is in a photo (the `camera` factor's low_resolution effect: data_tools.render.camera_effects)."""
 
     category: str = "car"
     instances: int = 500
@@ -81,6 +83,7 @@ class SyntheticConfig:
     crop_mode: str = DEFAULT_CROP_RULE.mode
     crop_margin: float = DEFAULT_CROP_RULE.margin
     appearance_off: tuple[str, ...] = ()
+    small_objects: float = EFFECT_PROBABILITIES["low_resolution"]
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -100,6 +103,8 @@ class SyntheticConfig:
         unknown = sorted(set(self.appearance_off) - set(APPEARANCE_FACTORS))
         if unknown:
             raise ValueError(f"unknown appearance factor(s) {unknown}; choose from {APPEARANCE_FACTORS}")
+        if not 0.0 <= self.small_objects <= 1.0:
+            raise ValueError(f"small_objects (a share of the views) must be in [0, 1], got {self.small_objects}")
         CropRule(self.crop_mode, self.crop_margin)  # validates
         object.__setattr__(self, "splits", tuple(float(s) for s in self.splits))
         object.__setattr__(self, "crop_margin", float(self.crop_margin))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
+from data_tools.render.camera_effects import EFFECT_PROBABILITIES
 from data_tools.render.plan import APPEARANCE_FACTORS
 from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
@@ -58,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="FACTOR",
                         help="switch an appearance factor off (repeatable, for ablations): "
                              + ", ".join(APPEARANCE_FACTORS))
+    parser.add_argument("--small-objects", type=float, default=EFFECT_PROBABILITIES["low_resolution"], metavar="P",
+                        help="share of the views drawn as the crop of a small object in a photo: shrunk 1.5-4x "
+                             "and upscaled back, as the crop rule upscales a small box (camera factor; "
+                             f"default {EFFECT_PROBABILITIES['low_resolution']:g}, 0 = none)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -92,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             backgrounds=args.backgrounds, meshes=args.meshes, axes=args.axes,
             supersample=args.supersample, instances_per_chunk=args.instances_per_chunk,
             crop_mode=args.crop_mode, crop_margin=args.crop_margin,
-            appearance_off=tuple(args.appearance_off))
+            appearance_off=tuple(args.appearance_off), small_objects=args.small_objects)
         summary = build_synthetic(
             config, Path(args.out), shard=args.shard, num_shards=args.num_shards,
             progress=not args.no_progress, workers=workers, merge=args.merge or args.num_shards == 1,
