@@ -126,19 +126,25 @@ def label_breakdown(errors_deg, labels) -> list[dict]:
     return rows
 
 
-#: The views' conditions, in the order tables list them.
-VIEW_CONDITIONS = ("clean", "occluded", "truncated", "occluded+truncated")
+#: The views' conditions, in the order tables list them ("small": a small object's crop that is
+#: neither occluded nor truncated; occluded or truncated views count as such whatever their size).
+VIEW_CONDITIONS = ("clean", "small", "occluded", "truncated", "occluded+truncated")
 
 
-def view_conditions(occluded, truncated) -> np.ndarray:
+def view_conditions(occluded, truncated, shrink=None) -> np.ndarray:
     """Each view's condition, one of `VIEW_CONDITIONS`: whether something hides part of the object
-    (`occluded`: a fraction or a 0/1 flag, > 0) and whether the image border cuts it (`truncated`).
-    PASCAL3D+'s usual protocol scores only the clean objects, so tables show them apart."""
+    (`occluded`: a fraction or a 0/1 flag, > 0), whether the image border cuts it (`truncated`)
+    and, given `shrink` (the factor a render was shrunk by as a small object's crop, 1 = full
+    size), whether it is small. PASCAL3D+'s usual protocol scores only the clean objects, so
+    tables show them apart."""
     occluded = _to_numpy(occluded).astype(np.float64).reshape(-1) > 0
     truncated = _to_numpy(truncated).astype(np.float64).reshape(-1) > 0
-    if occluded.shape != truncated.shape:
-        raise ValueError(f"view_conditions: {occluded.size} occlusion flags for {truncated.size} truncation flags")
-    return np.array(VIEW_CONDITIONS, dtype=object)[occluded.astype(int) + 2 * truncated.astype(int)]
+    small = np.zeros_like(occluded) if shrink is None else _to_numpy(shrink).astype(np.float64).reshape(-1) > 1
+    if not occluded.shape == truncated.shape == small.shape:
+        raise ValueError(f"view_conditions: {occluded.size} occlusion flags for {truncated.size} truncation "
+                         f"flags and {small.size} sizes")
+    index = np.where(occluded | truncated, 1 + occluded.astype(int) + 2 * truncated.astype(int), small.astype(int))
+    return np.array(VIEW_CONDITIONS, dtype=object)[index]
 
 
 def over_seeds(values) -> dict:

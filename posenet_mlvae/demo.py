@@ -218,9 +218,9 @@ def summary_table(metrics: dict, grid_metrics: dict | None, speed: float | None,
         ("Acc@pi/18", _fmt(100 * metrics["acc_pi_18"], ".1f", " %"), ""),
     ]
     clean = metrics.get("per_condition", {}).get("clean")
-    if clean:  # the renders are occluded and truncated on purpose; PASCAL3D+ scores clean objects
+    if clean:  # the renders are occluded, truncated and small on purpose; PASCAL3D+ scores clean objects
         rows.append(("clean views: MedErr / Acc@pi/6", f"{clean['med_err_deg']:.2f} deg / "
-                     f"{100 * clean['acc_pi_6']:.1f} % ({clean['n']} not occluded or truncated)", ""))
+                     f"{100 * clean['acc_pi_6']:.1f} % ({clean['n']} full-size views, not occluded or truncated)", ""))
     runtime = diagnostics.get("retrieval_runtime", {}).get("by_views", {})
     for k, target in (("1", ">= 50 %"), ("8", ">= 80 %")):
         block = retrieval.get(k, {})

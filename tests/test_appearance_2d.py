@@ -12,7 +12,9 @@ from data_tools.render.backgrounds import (
     BANK_STYLES, LEGACY_KINDS, LEGACY_SHARE, PROCEDURAL_KINDS, bank_kinds, procedural_background,
     procedural_bank,
 )
-from data_tools.render.camera_effects import EFFECTS, apply_camera_effects
+from data_tools.image.resolution import enlarge
+from data_tools.image.resolution import shrink as shrink_image
+from data_tools.render.camera_effects import EFFECTS, LOW_RESOLUTION_FACTOR, apply_camera_effects
 from data_tools.render.occluders import OCCLUDER_KINDS, add_occluders, occluder_layer
 from data_tools.render.procedural.canvas import pink_noise
 from data_tools.render.procedural.scenes import SCENE_KINDS, scene_background
@@ -257,6 +259,11 @@ def test_occluder_probability_gates_and_bad_inputs_are_refused():
 
 # ---- camera effects -------------------------------------------------------------------------------
 
+
+def _effects(*args, **kwargs) -> np.ndarray:
+    """The image of `apply_camera_effects` (its Shot's shrink is checked where it matters)."""
+    return apply_camera_effects(*args, **kwargs).image
+
 def _textured(seed: int = 0) -> np.ndarray:
     return procedural_background("urban", np.random.default_rng(seed), S)
 
@@ -264,20 +271,20 @@ def _textured(seed: int = 0) -> np.ndarray:
 def test_camera_effects_keep_shape_and_dtype_and_are_deterministic():
     image = _textured()
     for seed in range(5):
-        out = apply_camera_effects(image, np.random.default_rng(seed))
-        again = apply_camera_effects(image, np.random.default_rng(seed))
+        out = _effects(image, np.random.default_rng(seed))
+        again = _effects(image, np.random.default_rng(seed))
         assert out.shape == image.shape and out.dtype == np.uint8
         assert out.tobytes() == again.tobytes()
     everything = {name: 1.0 for name in EFFECTS}
-    assert not np.array_equal(apply_camera_effects(image, np.random.default_rng(0), 1.0, everything), image)
+    assert not np.array_equal(_effects(image, np.random.default_rng(0), 1.0, everything), image)
 
 
 def test_strength_zero_and_no_effect_are_the_identity():
     image = _textured(1)
     everything = {name: 1.0 for name in EFFECTS}
     for seed in range(5):
-        assert np.array_equal(apply_camera_effects(image, np.random.default_rng(seed), 0.0, everything), image)
-        assert np.array_equal(apply_camera_effects(image, np.random.default_rng(seed), 1.0, {}), image)
+        assert np.array_equal(_effects(image, np.random.default_rng(seed), 0.0, everything), image)
+        assert np.array_equal(_effects(image, np.random.default_rng(seed), 1.0, {}), image)
 
 
 @pytest.mark.parametrize("effect", EFFECTS)
@@ -288,7 +295,7 @@ def test_each_effect_changes_pixels_but_not_geometry(effect):
     cv2.circle(image, (40, 24), 9, (250, 250, 250), -1, cv2.LINE_AA)
     changed = 0
     for seed in range(4):
-        out = apply_camera_effects(image, np.random.default_rng(seed), 1.0, {effect: 1.0})
+        out = _effects(image, np.random.default_rng(seed), 1.0, {effect: 1.0})
         changed += int(not np.array_equal(out, image))
         bright_in, bright_out = _grey(image) > 200, _grey(out) > 0.5 * (_grey(out).max() + _grey(out).mean())
         centre_in = np.array(np.nonzero(bright_in)).mean(1)
@@ -299,26 +306,26 @@ def test_each_effect_changes_pixels_but_not_geometry(effect):
 
 def test_noise_grows_with_the_signal_and_white_balance_vignette_act_as_designed():
     flat = lambda value: np.full((S, S, 3), value, np.uint8)  # noqa: E731
-    dark = apply_camera_effects(flat(40), np.random.default_rng(3), 1.0, {"noise": 1.0}).astype(float)
-    bright = apply_camera_effects(flat(200), np.random.default_rng(3), 1.0, {"noise": 1.0}).astype(float)
+    dark = _effects(flat(40), np.random.default_rng(3), 1.0, {"noise": 1.0}).astype(float)
+    bright = _effects(flat(200), np.random.default_rng(3), 1.0, {"noise": 1.0}).astype(float)
     assert bright.std() > dark.std() > 0.3  # shot noise: variance grows with the signal
-    balanced = apply_camera_effects(flat(128), np.random.default_rng(4), 1.0, {"white_balance": 1.0})
+    balanced = _effects(flat(128), np.random.default_rng(4), 1.0, {"white_balance": 1.0})
     assert balanced.reshape(-1, 3).std(0).max() < 1e-9  # per-channel gains only: still flat
     assert np.ptp(balanced[0, 0].astype(int)) > 0  # but tinted
-    vignetted = apply_camera_effects(flat(180), np.random.default_rng(5), 1.0, {"vignette": 1.0}).astype(float)
+    vignetted = _effects(flat(180), np.random.default_rng(5), 1.0, {"vignette": 1.0}).astype(float)
     assert vignetted[0, 0].mean() < vignetted[S // 2, S // 2].mean() - 5
-    jpeg = apply_camera_effects(_textured(3), np.random.default_rng(6), 1.0, {"jpeg": 1.0}).astype(float)
+    jpeg = _effects(_textured(3), np.random.default_rng(6), 1.0, {"jpeg": 1.0}).astype(float)
     assert 0 < np.abs(jpeg - _textured(3)).mean() < 10  # mild
 
 
 def test_camera_effects_refuse_bad_inputs():
     image = _textured()
     with pytest.raises(ValueError, match="strength"):
-        apply_camera_effects(image, np.random.default_rng(0), -0.5)
+        _effects(image, np.random.default_rng(0), -0.5)
     with pytest.raises(ValueError, match="jpeg"):
-        apply_camera_effects(image, np.random.default_rng(0), 1.0, {"sharpen": 1.0})
+        _effects(image, np.random.default_rng(0), 1.0, {"sharpen": 1.0})
     with pytest.raises(ValueError, match="uint8"):
-        apply_camera_effects(image.astype(np.float32), np.random.default_rng(0))
+        _effects(image.astype(np.float32), np.random.default_rng(0))
 
 
 def test_low_resolution_draws_the_object_with_fewer_pixels():
@@ -326,8 +333,13 @@ def test_low_resolution_draws_the_object_with_fewer_pixels():
     image = _textured(4)
     detail = lambda x: np.abs(np.diff(x.astype(float), axis=1)).mean()  # noqa: E731
     for seed in range(4):
-        out = apply_camera_effects(image, np.random.default_rng(seed), 1.0, {"low_resolution": 1.0})
+        out, shrink = apply_camera_effects(image, np.random.default_rng(seed), 1.0, {"low_resolution": 1.0})
         assert out.shape == image.shape and detail(out) < 0.8 * detail(image)
+        # the factor says how small: S / round(S / f) for f in LOW_RESOLUTION_FACTOR
+        assert S / round(S / LOW_RESOLUTION_FACTOR[0]) <= shrink <= S / round(S / LOW_RESOLUTION_FACTOR[1])
+        np.testing.assert_array_equal(out, enlarge(shrink_image(image, shrink), S))
+    others = {name: 1.0 for name in EFFECTS if name != "low_resolution"}
+    assert apply_camera_effects(image, np.random.default_rng(0), 1.0, others).shrink == 1.0
     flat = np.full((S, S, 3), 90, np.uint8)
-    np.testing.assert_array_equal(apply_camera_effects(flat, np.random.default_rng(0), 1.0, {"low_resolution": 1.0}),
+    np.testing.assert_array_equal(_effects(flat, np.random.default_rng(0), 1.0, {"low_resolution": 1.0}),
                                   flat)

@@ -75,7 +75,7 @@ def test_the_summary_shows_identity_from_one_view_galleries_and_from_enrolled_on
     assert not any("clean views" in name for name in rows)  # the records did not say
     metrics["per_condition"] = {"clean": {"med_err_deg": 2.914, "acc_pi_6": 0.9912, "n": 1150}}
     rows = {name: value for name, value, _ in summary_table(metrics, None, None)}
-    assert rows["clean views: MedErr / Acc@pi/6"] == "2.91 deg / 99.1 % (1150 not occluded or truncated)"
+    assert rows["clean views: MedErr / Acc@pi/6"] == "2.91 deg / 99.1 % (1150 full-size views, not occluded or truncated)"
     del metrics["diagnostics"]["retrieval_enrolled"]
     rows = {name: value for name, value, _ in summary_table(metrics, None, None)}
     assert rows["identity top-1, 8 views, gallery enrolled from 8 views"] == "n/a"

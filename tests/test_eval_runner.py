@@ -126,6 +126,13 @@ def test_condition_metrics_split_clean_occluded_and_truncated_views_by_hand():
     assert blocks["occluded+truncated"]["med_err_deg"] == pytest.approx(10.0)
     assert condition_metrics(predictions, {"occluded": records["occluded"]}) == {}  # an image folder
     assert condition_metrics(predictions, {**records, "truncated": np.array(["yes"] * 6, object)}) == {}
+    # renders record each view's shrink: row 4 (clean, error 20) drawn small, and row 1 (both, shrunk
+    # too) stays occluded+truncated
+    small = condition_metrics(predictions, {**records, "shrink": np.array([1.0, 2.5, 1.0, 1.0, 3.0, 1.0])})
+    assert list(small) == ["clean", "small", "occluded", "truncated", "occluded+truncated"]
+    assert small["clean"]["n"] == 1 and small["clean"]["med_err_deg"] == pytest.approx(0.0)
+    assert small["small"]["n"] == 1 and small["small"]["med_err_deg"] == pytest.approx(20.0)
+    assert small["occluded+truncated"]["n"] == 1
 
 
 def test_two_batches_give_the_pooled_result(tiny):

@@ -92,6 +92,12 @@ def test_view_conditions_by_hand():
         "clean", "occluded", "truncated", "occluded+truncated", "clean"]
     with pytest.raises(ValueError, match="5 occlusion flags for 2 truncation flags"):
         view_conditions(occluded, [0, 1])
+    # a small object's crop is "small" only when nothing else is wrong with the view
+    shrink = np.array([2.0, 2.0, 1.0, 3.0, 1.0])
+    assert view_conditions(occluded, truncated, shrink).tolist() == [
+        "small", "occluded", "truncated", "occluded+truncated", "clean"]
+    with pytest.raises(ValueError, match="and 2 sizes"):
+        view_conditions(occluded, truncated, [1.0, 2.0])
 
 
 def test_format_table_lists_conditions_only_when_there_are_several():

@@ -129,6 +129,7 @@ def test_small_objects_soften_the_views_not_their_labels_or_masks(tmp_path_facto
     none = _build(tmp_path_factory, "small_none", small_objects=0.0)
     every = _build(tmp_path_factory, "small_all", small_objects=1.0)
     assert read_manifest(every.root)["config"]["small_objects"] == 1.0
+    assert np.all(none.records["shrink"] == 1.0) and np.all(every.records["shrink"] >= 1.5 - 0.1)
     rows = np.arange(len(none))
     for name in LABELS:
         np.testing.assert_array_equal(none.records[name], every.records[name], err_msg=name)

@@ -15,6 +15,7 @@ masks stay valid. Runs per view on S x S crops (OpenCV, float32).
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,10 +91,18 @@ def _motion_kernel(rng: np.random.Generator, length: float) -> np.ndarray:
     return kernel / max(float(kernel.sum()), 1e-6)
 
 
+class Shot(NamedTuple):
+    """What `apply_camera_effects` returns: the image, and the factor its object was shrunk by as a
+    small object's crop (`low_resolution`; 1.0 = drawn at full size)."""
+
+    image: np.ndarray
+    shrink: float
+
+
 def apply_camera_effects(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
-                         probabilities: dict[str, float] | None = None) -> np.ndarray:
-    """A random subset of camera effects on an (S, S, 3) uint8 RGB image, as a new uint8 image
-    (the input itself when no effect fired or strength is 0).
+                         probabilities: dict[str, float] | None = None) -> Shot:
+    """A random subset of camera effects on an (S, S, 3) uint8 RGB image: a new uint8 image (the
+    input itself when no effect fired or strength is 0) and its `shrink` factor.
 
     strength scales every effect's magnitude (0 = the image unchanged, 1 = photo-like, up to 2);
     probabilities (default EFFECT_PROBABILITIES) says how often each effect of EFFECTS fires.
@@ -110,7 +119,7 @@ def apply_camera_effects(image: np.ndarray, rng: np.random.Generator, strength: 
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] != image.shape[1] or image.dtype != np.uint8:
         raise ValueError(f"need a square (S, S, 3) uint8 image, got {image.shape} {image.dtype}")
     if strength == 0.0:
-        return image
+        return Shot(image, 1.0)
     active = _active(rng, probabilities)
     full_size = image.shape[0]
     if "low_resolution" in active:  # the object as few pixels as a small one in a photo has
@@ -156,7 +165,7 @@ def apply_camera_effects(image: np.ndarray, rng: np.random.Generator, strength: 
         out = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     if size != full_size:  # the crop rule's upscaling of a small box
         out = enlarge(out, full_size)
-    return out
+    return Shot(out, full_size / size)
 
 
-__all__ = ["EFFECTS", "EFFECT_PROBABILITIES", "JPEG_QUALITY", "LOW_RESOLUTION_FACTOR", "apply_camera_effects"]
+__all__ = ["EFFECTS", "EFFECT_PROBABILITIES", "JPEG_QUALITY", "LOW_RESOLUTION_FACTOR", "Shot", "apply_camera_effects"]

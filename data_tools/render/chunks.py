@@ -146,7 +146,7 @@ class ChunkBuilder:
         shadows = self._contact_shadows(backgrounds, vertices, viewpoints, frames, background_rngs)
         images = composite(rgb, alpha, backgrounds)
         masks = np.where(alpha >= 128, 255, 0).astype(np.uint8)
-        occluded = np.zeros(len(viewpoints))
+        occluded, shrink = np.zeros(len(viewpoints)), np.ones(len(viewpoints))
         if config.uses("occluders"):
             from data_tools.render.occluders import add_occluders
         if config.uses("camera"):
@@ -163,7 +163,8 @@ class ChunkBuilder:
             if framing.truncate_side:
                 masks[v] = self._cut_mask(masks[v], framing.truncate_side, frames["border"][v])
             if config.uses("camera"):
-                images[v] = apply_camera_effects(images[v], camera_rngs[v], probabilities=camera_probabilities)
+                images[v], shrink[v] = apply_camera_effects(images[v], camera_rngs[v],
+                                                            probabilities=camera_probabilities)
         split = self.plan.splits[instance]
         for v, (view, framing, light) in enumerate(zip(viewpoints, framings, lights)):
             record = {
@@ -175,7 +176,7 @@ class ChunkBuilder:
                     "focal_px", "focal_py", "px", "py", "box_x1", "box_y1", "box_x2", "box_y2",
                     "jitter_x1", "jitter_y1", "jitter_x2", "jitter_y2")},
                 "truncated": int(bool(framing.truncate_side)), "truncate_side": framing.truncate_side,
-                "occluded": float(occluded[v]),
+                "occluded": float(occluded[v]), "shrink": float(shrink[v]),
                 "light_x": light.light_x, "light_y": light.light_y, "light_z": light.light_z,
                 "light_intensity": light.intensity, "ambient": light.ambient,
                 "background": kinds[v], "shadow": float(shadows[v]),

@@ -22,6 +22,8 @@ Records: the grouped-dataset columns (group = instance index, instance = mesh na
   jitter_x1 .. jitter_y2     the jittered box the crop rule cut the image around
   truncated                  1 when the photo border cuts the object (side in `truncate_side`)
   occluded                   the fraction of the object's pixels hidden by distractors
+  shrink                     the factor the view was shrunk by as a small object's crop (the
+                             camera factor's low_resolution effect; 1 = drawn at full size)
   light_x, light_y, light_z, light_intensity, ambient   the view's sun and sky level (camera frame)
   background                 the background kind (see data_tools.render.backgrounds) or photo
   shadow                     darkening of the soft contact shadow under the object (0 = none)

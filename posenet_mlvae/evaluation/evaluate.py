@@ -160,16 +160,17 @@ def pose_metrics(predictions: Predictions) -> dict[str, Any]:
 
 
 def condition_metrics(predictions: Predictions, records: dict[str, np.ndarray]) -> dict[str, Any]:
-    """`summarize` of the labelled images by view condition (clean, occluded, truncated, both:
-    `eval.metrics.view_conditions`), in that order; empty when the records do not say (an image
-    folder). Renders are occluded and truncated on purpose, and PASCAL3D+'s usual protocol scores
-    the clean objects only, so this is the like-for-like figure."""
+    """`summarize` of the labelled images by view condition (clean, small, occluded, truncated,
+    both: `eval.metrics.view_conditions`), in that order; empty when the records do not say (an
+    image folder). Renders are occluded, truncated and drawn small on purpose, and PASCAL3D+'s
+    usual protocol scores the clean objects only, so this is the like-for-like figure."""
     if "occluded" not in records or "truncated" not in records:
         return {}
     labelled = predictions.has_pose
     rows = predictions.row[labelled]
+    shrink = records["shrink"][rows] if "shrink" in records else None  # renders made before round 34: none
     try:
-        conditions = view_conditions(records["occluded"][rows], records["truncated"][rows])
+        conditions = view_conditions(records["occluded"][rows], records["truncated"][rows], shrink)
     except ValueError:  # a user's records with text in these columns: nothing to tell
         return {}
     blocks = summarize(predictions.errors_deg()[labelled], conditions)["per_category"]
