@@ -30,7 +30,7 @@ EFFECT_PROBABILITIES = {
 }
 JPEG_QUALITY = (60, 95)  # photo-like, mild: at 64 px an 8 x 8 block is an eighth of the image
 #: How many times smaller than S an object's crop is in a photo when `low_resolution` fires
-#: (log-uniform; at S = 64: crops 16-43 px wide, the small cars and chairs of PASCAL VOC).
+#: (log-uniform; at S = 64 the object's own crop is 16-43 px wide).
 LOW_RESOLUTION_FACTOR = (1.5, 4.0)
 
 

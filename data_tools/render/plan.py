@@ -67,8 +67,8 @@ class SyntheticConfig:
     """What to render. `meshes` (a directory or glob of mesh files, imported with `axes`)
     replaces the procedural generator; then each readable file is one instance and `instances`
     (0 = all) caps their number. `supersample` k draws at k x size and averages down
-    (anti-aliasing; 1 = off). `small_objects` is the share of views drawn as a small object's crop
-    is in a photo (the `camera` factor's low_resolution effect: data_tools.render.camera_effects)."""
+    (anti-aliasing; 1 = off). `small_objects` is the share of the views drawn as the crop of a
+    small object in a photo (the `camera` factor's low_resolution effect: data_tools.render.camera_effects)."""
 
     category: str = "car"
     instances: int = 500
