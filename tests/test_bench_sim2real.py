@@ -246,3 +246,4 @@ def test_smaller_objects_refuse_factors_up_to_one(tree, tmp_path, capsys):
     checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
     assert _bench(root, checkpoint, tmp_path / "out", "--smaller-objects", "2", "0.5") == 2
     assert "--smaller-objects takes factors > 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything was cropped or scored

@@ -201,6 +201,8 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     from posenet_mlvae.evaluation.evaluate import EvalConfig, evaluate_split
 
     out = Path(out)
+    changes = {"colour_tests": colour_changes() if colour_tests else {},  # bad factors refused before any work
+               "smaller_objects": resolution_changes(smaller_objects)}
     model_size, rule = model_input(checkpoint)
     if size is not None and size != model_size:
         raise ValueError(f"--size {size} does not match the checkpoint's input size {model_size}; "
@@ -220,8 +222,6 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
         cad_index = np.nan_to_num(records["cad_index"][predictions.row][labelled].astype(np.float64)).astype(np.int64)
     figures = sim2real_figures(predictions.errors_deg()[labelled], predictions.true[labelled, 0],
                                predictions.confidence[labelled], cad_index=cad_index)
-    changes = {"colour_tests": colour_changes() if colour_tests else {},
-               "smaller_objects": resolution_changes(smaller_objects)}
     for key, named in changes.items():
         if named:
             figures[key] = changed_crops_figures(checkpoint, evaluation.dataset, named, device, batch_size,
