@@ -247,3 +247,37 @@ def test_smaller_objects_refuse_factors_up_to_one(tree, tmp_path, capsys):
     assert _bench(root, checkpoint, tmp_path / "out", "--smaller-objects", "2", "0.5") == 2
     assert "--smaller-objects takes factors > 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything was cropped or scored
+
+
+def test_box_noise_scores_the_objects_cut_around_noisy_boxes(tree, tmp_path, capsys):
+    from data_tools.dataset import GroupedDataset, read_manifest
+
+    root, _, _ = tree
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
+    assert _bench(root, checkpoint, tmp_path / "out", "--box-noise", "0.05", "0.2") == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
+    assert list(result["noisy_boxes"]) == ["0.05", "0.2"]
+    plain = GroupedDataset(result["dataset"], split="test")
+    for noise, changed in result["noisy_boxes"].items():
+        folder = tmp_path / "out" / f"data-car-64px-pad-margin0.1-boxnoise{noise}"
+        assert read_manifest(folder)["crop"]["box_noise"] == float(noise)
+        noisy = GroupedDataset(folder, split="test")
+        np.testing.assert_array_equal(noisy.records["azimuth"], plain.records["azimuth"])
+        assert not np.array_equal(noisy.images(np.arange(len(noisy))), plain.images(np.arange(len(plain))))
+        assert changed["median_box_iou"] == pytest.approx(float(np.median(noisy.records["box_iou"])))
+        # one pose whatever the pixels: the figures stay the plain crops'
+        assert (changed["n"], changed["flips"]) == (result["n"], result["flips"])
+        assert changed["med_err_deg"] == pytest.approx(result["med_err_deg"], abs=1e-3)
+        assert (f"boxes with noise {noise} (median IoU {changed['median_box_iou']:.2f}): "
+                f"MedErr {changed['med_err_deg']:.2f} deg") in printed
+    # more noise, looser boxes
+    assert 0.3 < result["noisy_boxes"]["0.2"]["median_box_iou"] < result["noisy_boxes"]["0.05"]["median_box_iou"] < 1.0
+
+
+def test_box_noise_refuses_values_outside_its_range(tree, tmp_path, capsys):
+    root, _, _ = tree
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
+    assert _bench(root, checkpoint, tmp_path / "out", "--box-noise", "0.1", "0") == 2
+    assert "--box-noise takes standard deviations in (0, 0.3]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything was cropped or scored

@@ -20,7 +20,7 @@ from data_tools.pascal3d import miniature as fx
 from data_tools.pascal3d.protocol import index_dataset
 from data_tools.pascal3d.mat import read_record
 from data_tools.pascal3d.build import CropConfig, build_dataset
-from data_tools.image.preprocess import crop_to_square
+from data_tools.image.preprocess import crop_to_square, load_image_rgb
 
 # Per category (car and chair are laid out the same way), then doubled for both.
 TEST_SKIPS = {"other_class": 2, "truncated": 1, "occluded": 1, "difficult": 1, "zero_viewpoint": 1,
@@ -285,3 +285,55 @@ def test_objectnet3d_through_the_same_code_path(tmp_path):
         pose = truth[(obj.category, "objectnet3d", obj.image_id, obj.object_index)]["pose"]
         assert obj.azimuth == pose.azimuth % 360 and obj.elevation == pose.elevation
     assert [o.azimuth for o in index.objects if o.image_id == "n0001_2"] == [330.0]
+
+
+def test_box_iou_by_hand():
+    from data_tools.pascal3d.build import box_iou
+
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)  # half-overlapping squares
+    assert box_iou((0, 0, 10, 10), (2, 2, 8, 8)) == pytest.approx(36 / 100)  # one inside the other
+
+
+def test_noisy_box_moves_each_side_by_its_draw_times_the_box_side():
+    from data_tools.pascal3d.build import noisy_box
+
+    box = (10.0, 20.0, 110.0, 70.0)  # 100 x 50
+    draws = np.random.default_rng(7).normal(0.0, 0.1, size=4)
+    moved = noisy_box(box, np.random.default_rng(7), 0.1)
+    np.testing.assert_allclose(moved, (10 + 100 * draws[0], 20 + 50 * draws[1], 110 + 100 * draws[2],
+                                       70 + 50 * draws[3]))
+    assert noisy_box(box, np.random.default_rng(7), 0.0) == box
+    # a draw that would collapse the box keeps the annotated one
+    assert noisy_box((0.0, 0.0, 1.5, 1.5), np.random.default_rng(1), 30.0) == (0.0, 0.0, 1.5, 1.5)
+
+
+def test_box_noise_cuts_test_objects_around_noisy_boxes_only(tree, index, tmp_path):
+    from data_tools.pascal3d.build import box_iou, noisy_box
+
+    plain = build_dataset(index, tmp_path / "plain", CropConfig(size=48))
+    noisy = build_dataset(index, tmp_path / "noisy", CropConfig(size=48, box_noise=0.1, seed=3))
+    assert read_manifest(noisy.out)["crop"]["box_noise"] == 0.1
+    a, b = GroupedDataset(plain.out, split="test"), GroupedDataset(noisy.out, split="test")
+    for column in ("image_file", "object_index", "azimuth", "elevation", "theta"):
+        np.testing.assert_array_equal(a.records[column], b.records[column])  # same objects, same labels
+    assert (a.records["box_iou"] == 1.0).all()
+    assert (b.records["box_iou"] < 1.0).all() and (b.records["box_iou"] > 0.3).all()
+    assert not np.array_equal(a.images(np.arange(len(a))), b.images(np.arange(len(b))))
+    # each crop is the crop rule applied to the object's noisy box, drawn from the object's stream
+    objects = sorted(index.objects, key=lambda o: ({"train": 0, "test": 1}[o.split], o.category, o.source,
+                                                   o.image_id, o.object_index))
+    first = next(p for p, o in enumerate(objects) if o.split == "test"
+                 and Path(o.image_path).name == Path(b.records["image_file"][0]).name
+                 and o.object_index == b.records["object_index"][0])
+    obj = objects[first]
+    box = noisy_box(obj.crop_box(), np.random.default_rng([3, first]), 0.1)
+    np.testing.assert_array_equal(b.images(np.array([0]))[0],
+                                  crop_to_square(load_image_rgb(obj.image_path), box, 0.1, "pad", 48))
+    assert b.records["box_iou"][0] == pytest.approx(box_iou(box, obj.crop_box()))
+    # training crops are untouched by the test boxes' noise
+    ta, tb = GroupedDataset(plain.out, split="train"), GroupedDataset(noisy.out, split="train")
+    np.testing.assert_array_equal(ta.images(np.arange(len(ta))), tb.images(np.arange(len(tb))))
+    with pytest.raises(ValueError, match="box_noise"):
+        CropConfig(box_noise=0.5)

@@ -8,7 +8,9 @@ the annotator chose: group = (split, category, cad_index), so a group never span
 Training objects can be augmented: `jitter` extra crops per object whose box sides move by up to
 `jitter_fraction` of the box width/height (Tulsiani & Malik jitter each side by w/6, h/6), and
 `flip` adds the mirror image of every training crop with the label (a, e, theta) ->
-(360 - a, e, -theta) (RenderForCNN, PoseFromShape). Test crops are the ground-truth box only.
+(360 - a, e, -theta) (RenderForCNN, PoseFromShape). Test crops are the ground-truth box only,
+or, with `box_noise`, a noisy box as a detector would give (to measure how a model copes with
+the boxes of an app rather than an annotator's).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class CropConfig:
     side. resize: "pad" (square around the box centre, border replicated) or "stretch"
     (anisotropic resize of the box, RenderForCNN). jitter: extra jittered crops per training
     object. flip: add mirrored training crops. grouping: "cad_index" or "singletons".
+    box_noise: cut each test object around its box with every side moved by N(0, box_noise) x
+    the box width/height (`noisy_box`; 0 = the annotated box).
     """
 
     size: int = 64
@@ -52,6 +56,7 @@ class CropConfig:
     flip: bool = False
     grouping: str = "cad_index"
     seed: int = 0
+    box_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.size <= 0:
@@ -64,6 +69,8 @@ class CropConfig:
             raise ValueError(f"CropConfig.jitter={self.jitter}; use 0 (none) or a positive count")
         if not 0.0 <= self.jitter_fraction < 0.5:
             raise ValueError(f"CropConfig.jitter_fraction={self.jitter_fraction}; use [0, 0.5)")
+        if not 0.0 <= self.box_noise <= 0.3:
+            raise ValueError(f"CropConfig.box_noise={self.box_noise}; use a fraction in [0, 0.3], e.g. 0.1")
         if self.grouping not in GROUPINGS:
             raise ValueError(f"CropConfig.grouping={self.grouping!r}; choose one of {GROUPINGS}")
 
@@ -104,6 +111,25 @@ def jitter_box(box: Sequence[float], rng: np.random.Generator, fraction: float) 
     return jittered if jittered[2] - jittered[0] >= 1 and jittered[3] - jittered[1] >= 1 else tuple(box)
 
 
+def noisy_box(box: Sequence[float], rng: np.random.Generator, noise: float) -> tuple[float, ...]:
+    """Move each side of (x1, y1, x2, y2) by N(0, noise) x the box width/height, as a detector's
+    box differs from the annotated one; the box itself when that leaves under 1 px a side."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    dx1, dy1, dx2, dy2 = rng.normal(0.0, noise, size=4)
+    moved = (x1 + dx1 * w, y1 + dy1 * h, x2 + dx2 * w, y2 + dy2 * h)
+    return moved if moved[2] - moved[0] >= 1 and moved[3] - moved[1] >= 1 else tuple(box)
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class _ImageJob:
     image_path: str
@@ -116,22 +142,24 @@ def crop_views(image: np.ndarray, obj: PascalObject, config: CropConfig,
     """The crops of one object and their labels: the box, its jitters, and mirrors when enabled.
 
     Each entry is (uint8 (size, size, 3) crop, {"azimuth", "elevation", "theta", "jitter",
-    "flipped"}); jittered and flipped views only for training objects.
+    "flipped", "box_iou"}); jittered and flipped views only for training objects, a noisy box
+    only for test objects (`box_iou`: the cut box's IoU with the annotated one).
     """
     box = obj.crop_box()
     height, width = image.shape[:2]
-    boxes = [box]
+    boxes = [noisy_box(box, rng, config.box_noise) if obj.split == "test" and config.box_noise else box]
     if obj.split == "train":
         for _ in range(config.jitter):
             candidate = jitter_box(box, rng, config.jitter_fraction)
             boxes.append(candidate if box_inside_image(candidate, width, height) else box)
     label = {"azimuth": obj.azimuth, "elevation": obj.elevation, "theta": obj.theta, "flipped": 0}
-    views = [(crop_to_square(image, b, config.margin, config.resize, config.size), {**label, "jitter": k})
-             for k, b in enumerate(boxes)]
+    views = [(crop_to_square(image, b, config.margin, config.resize, config.size),
+              {**label, "jitter": k, "box_iou": box_iou(b, box)}) for k, b in enumerate(boxes)]
     if obj.split == "train" and config.flip:
         a, e, t = (float(v) for v in flip_viewpoint(obj.azimuth, obj.elevation, obj.theta))
         flipped = {"azimuth": a, "elevation": e, "theta": t, "flipped": 1}
-        views += [(np.ascontiguousarray(crop[:, ::-1]), {**flipped, "jitter": view["jitter"]})
+        views += [(np.ascontiguousarray(crop[:, ::-1]), {**flipped, "jitter": view["jitter"],
+                                                          "box_iou": view["box_iou"]})
                   for crop, view in views]
     return views
 
@@ -172,7 +200,7 @@ def _record(obj: PascalObject, group: int, instance: str, view: dict, root: str)
             "bbox_x1": x1, "bbox_y1": y1, "bbox_x2": x2, "bbox_y2": y2,
             "truncated": int(obj.truncated), "occluded": int(obj.occluded),
             "difficult": int(obj.difficult), "coarse_viewpoint": int(obj.coarse),
-            "jitter": view["jitter"], "flipped": view["flipped"]}
+            "jitter": view["jitter"], "flipped": view["flipped"], "box_iou": view["box_iou"]}
 
 
 def build_dataset(index: Pascal3DIndex, out: str | Path, config: CropConfig, workers: int = 1,
@@ -220,4 +248,4 @@ def build_dataset(index: Pascal3DIndex, out: str | Path, config: CropConfig, wor
 
 
 __all__ = ["BuildResult", "CropConfig", "GROUPINGS", "PROTOCOL", "assign_groups", "build_dataset",
-           "crop_views", "jitter_box"]
+           "box_iou", "crop_views", "jitter_box", "noisy_box"]

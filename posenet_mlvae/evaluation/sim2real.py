@@ -8,8 +8,9 @@ by the runner of `posenet-mlvae evaluate` (posenet_mlvae.evaluation.evaluate.eva
 n, MedErr, Acc@pi/6, Acc@pi/18, front/rear flips (error > 150 deg), errors in (60, 150] deg, the
 confidence's AUROC for error > 30 deg, the same per 45-degree bin of the TRUE azimuth and per CAD
 model (which car models are read wrong: PASCAL3D+ matches each object to one); on request
-the headline figures again on the crops grey and hue-turned (`colour_changes`) and as if the
-objects were smaller in the photos (`resolution_changes`). Used by
+the headline figures again on the crops grey and hue-turned (`colour_changes`), as if the
+objects were smaller in the photos (`resolution_changes`) and cut around noisy boxes, as a
+detector gives them (`noisy_box_datasets`). Used by
 `posenet-mlvae bench sim2real` and `posenet-mlvae demo --pascal-root`.
 """
 
@@ -41,14 +42,16 @@ def model_input(checkpoint_path: str | Path):
     return size, rule
 
 
-def dataset_folder(out: Path, category: str, size: int, rule) -> Path:
-    """Where the crops of (category, size, rule) are cached under `out`."""
-    return Path(out) / f"data-{category}-{size}px-{rule.mode}-margin{rule.margin:g}"
+def dataset_folder(out: Path, category: str, size: int, rule, box_noise: float = 0.0) -> Path:
+    """Where the crops of (category, size, rule, test boxes' noise) are cached under `out`."""
+    noise = f"-boxnoise{box_noise:g}" if box_noise else ""
+    return Path(out) / f"data-{category}-{size}px-{rule.mode}-margin{rule.margin:g}{noise}"
 
 
 def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | Path,
-                   workers: int = 1, progress: bool = False) -> tuple[Path, bool]:
-    """The cropped dataset of `root` for (category, size, rule): (folder, True if built now).
+                   workers: int = 1, progress: bool = False, box_noise: float = 0.0) -> tuple[Path, bool]:
+    """The cropped dataset of `root` for (category, size, rule): (folder, True if built now);
+    `box_noise` > 0 cuts the test objects around noisy boxes (CropConfig.box_noise).
 
     A finished earlier build (its manifest.json, written last) is reused when it was made from
     the same root with the same crop; the build goes to a temporary folder renamed into place,
@@ -61,17 +64,18 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
     from posenet_mlvae import __version__
 
     root = Path(root).resolve()
-    folder = dataset_folder(Path(out), category, size, rule)
-    config = CropConfig(size=size, margin=rule.margin, resize=rule.mode)
+    folder = dataset_folder(Path(out), category, size, rule, box_noise)
+    config = CropConfig(size=size, margin=rule.margin, resize=rule.mode, box_noise=box_noise)
     if folder.exists():
         if not (folder / "manifest.json").is_file():
             raise ValueError(f"{folder} exists but holds no finished dataset; delete it and run again")
         manifest = read_manifest(folder)
         crop = manifest.get("crop", {})
-        made = (manifest.get("root"), crop.get("size"), crop.get("margin"), crop.get("resize"))
-        if made != (str(root), config.size, config.margin, config.resize):
+        made = (manifest.get("root"), crop.get("size"), crop.get("margin"), crop.get("resize"),
+                crop.get("box_noise", 0.0))
+        if made != (str(root), config.size, config.margin, config.resize, config.box_noise):
             raise ValueError(f"{folder} was cropped from {made[0]} (size {made[1]}, margin {made[2]}, "
-                             f"{made[3]}), not from {root}; use another --out")
+                             f"{made[3]}, box noise {made[4]}), not from {root}; use another --out")
         return folder, False
     index = index_dataset(root, [category], workers=workers, progress=progress)
     temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
@@ -121,6 +125,8 @@ def format_figures(figures: dict[str, Any]) -> str:
     changed_crops = [(f"colour test {name}", changed) for name, changed in figures.get("colour_tests", {}).items()]
     changed_crops += [(f"objects {factor}x smaller", changed)
                       for factor, changed in figures.get("smaller_objects", {}).items()]
+    changed_crops += [(f"boxes with noise {noise} (median IoU {changed['median_box_iou']:.2f})", changed)
+                      for noise, changed in figures.get("noisy_boxes", {}).items()]
     for name, changed in changed_crops:
         lines.append(f"{name}: MedErr {changed['med_err_deg']:.2f} deg  "
                      f"Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips {changed['flips']}  "
@@ -143,11 +149,12 @@ def _breakdown_row(name: str, row: dict | None) -> str:
     return f"{name:<14}{row['n']:>6}{row['med_err_deg']:>9.2f}\u00b0{100 * row['acc_pi_6']:>9.1f}%{row['flips']:>7}"
 
 
-def changed_crops_figures(checkpoint: str | Path, dataset, changes: dict[str, Any], device: str = "cpu",
+def changed_crops_figures(checkpoint: str | Path, changes: dict[str, tuple[Any, Any]], device: str = "cpu",
                           batch_size: int = 256, zoom_average: float | None = None,
                           progress: bool = False) -> dict[str, dict[str, Any]]:
-    """Per named change of `changes` (a function of a uint8 (B, H, W, 3) batch), the figures of
-    `sim2real_figures` (without the per-azimuth rows) on the labelled images of `dataset` so changed."""
+    """Per named change of `changes`, a (dataset, transform) pair, the figures of `sim2real_figures`
+    (without the per-azimuth rows) on the labelled images of that dataset, each uint8 (B, H, W, 3)
+    batch passed through the transform (None: as cropped)."""
     from posenet_mlvae.evaluation.evaluate import predict
     from posenet_mlvae.inference import set_zoom_average
     from posenet_mlvae.training.checkpoint import load_checkpoint
@@ -155,7 +162,7 @@ def changed_crops_figures(checkpoint: str | Path, dataset, changes: dict[str, An
     model, _ = load_checkpoint(checkpoint, map_location=device)
     set_zoom_average(model, zoom_average)
     out = {}
-    for name, change in changes.items():
+    for name, (dataset, change) in changes.items():
         changed = predict(model, dataset, batch_size=batch_size, device=device, progress=progress,
                           desc=name, transform=change)
         labelled = changed.has_pose
@@ -184,16 +191,40 @@ def resolution_changes(factors: Sequence[float]) -> dict[str, Any]:
     return {f"{factor:g}": functools.partial(as_if_smaller, factor=factor) for factor in factors}
 
 
+def check_box_noises(noises: Sequence[float]) -> None:
+    """ValueError unless every box noise is in (0, 0.3] (CropConfig's range, 0 being the plain score)."""
+    for noise in noises:
+        if not 0.0 < noise <= 0.3:
+            raise ValueError(f"--box-noise takes standard deviations in (0, 0.3] (0.1 = each box side "
+                             f"moved by about a tenth of the box), got {noise:g}")
+
+
+def noisy_box_datasets(root: str | Path, category: str, size: int, rule, out: str | Path,
+                       noises: Sequence[float], workers: int = 1, progress: bool = False) -> dict[str, Any]:
+    """Per box noise S, keyed "S": the test split of `root` cut around noisy boxes (each side moved
+    by N(0, S) x the box side, as a detector's boxes differ from the annotated ones), cached under
+    `out` as `cached_dataset` does."""
+    from data_tools.dataset import GroupedDataset
+
+    check_box_noises(noises)
+    return {f"{noise:g}": GroupedDataset(cached_dataset(root, category, size, rule, out, workers, progress,
+                                                        box_noise=noise)[0], split="test")
+            for noise in noises}
+
+
 def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, category: str = "car",
                size: int | None = None, device: str = "cpu", workers: int = 1, batch_size: int = 256,
                progress: bool = False, report=print, zoom_average: float | None = None,
-               colour_tests: bool = False, smaller_objects: Sequence[float] = ()) -> dict[str, Any]:
+               colour_tests: bool = False, smaller_objects: Sequence[float] = (),
+               box_noises: Sequence[float] = ()) -> dict[str, Any]:
     """Crop (or reuse) `root`'s test objects of `category` by the checkpoint's rule, score them,
     write OUT/eval-<run>/sim2real.json and return the figures (see `sim2real_figures`).
     `zoom_average`: EvalConfig's (None = the model's own). colour_tests: also score the same
     crops grey and with their hues turned (`colour_changes`), under "colour_tests";
     smaller_objects: and as if each object were F times smaller in the photo, per factor F
-    (`resolution_changes`), under "smaller_objects".
+    (`resolution_changes`), under "smaller_objects"; box_noises: and cut around noisy boxes, per
+    standard deviation S of the sides' shifts (`noisy_box_datasets`), under "noisy_boxes", with
+    each set's median IoU against the annotated boxes.
 
     ValueError for a `size` other than the checkpoint's input size or an unusable tree.
     """
@@ -201,8 +232,9 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     from posenet_mlvae.evaluation.evaluate import EvalConfig, evaluate_split
 
     out = Path(out)
-    changes = {"colour_tests": colour_changes() if colour_tests else {},  # bad factors refused before any work
-               "smaller_objects": resolution_changes(smaller_objects)}
+    transforms = {"colour_tests": colour_changes() if colour_tests else {},  # bad values refused before any work
+                  "smaller_objects": resolution_changes(smaller_objects)}
+    check_box_noises(box_noises)
     model_size, rule = model_input(checkpoint)
     if size is not None and size != model_size:
         raise ValueError(f"--size {size} does not match the checkpoint's input size {model_size}; "
@@ -222,10 +254,16 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
         cad_index = np.nan_to_num(records["cad_index"][predictions.row][labelled].astype(np.float64)).astype(np.int64)
     figures = sim2real_figures(predictions.errors_deg()[labelled], predictions.true[labelled, 0],
                                predictions.confidence[labelled], cad_index=cad_index)
+    changes = {key: {name: (evaluation.dataset, change) for name, change in named.items()}
+               for key, named in transforms.items()}
+    noisy = noisy_box_datasets(root, category, model_size, rule, out, box_noises, workers, progress)
+    changes["noisy_boxes"] = {name: (dataset, None) for name, dataset in noisy.items()}
     for key, named in changes.items():
         if named:
-            figures[key] = changed_crops_figures(checkpoint, evaluation.dataset, named, device, batch_size,
-                                                 zoom_average, progress)
+            figures[key] = changed_crops_figures(checkpoint, named, device, batch_size, zoom_average, progress)
+    for name, dataset in noisy.items():
+        labelled = dataset.records["has_pose"] == 1
+        figures["noisy_boxes"][name]["median_box_iou"] = float(np.median(dataset.records["box_iou"][labelled]))
     if evaluation.metrics["crop_rule"]["note"]:
         report(f"note: {evaluation.metrics['crop_rule']['note']}")
     result = {"checkpoint": str(checkpoint), "root": str(root), "category": category,
@@ -236,5 +274,6 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     return result
 
 
-__all__ = ["AZIMUTH_BINS", "cached_dataset", "changed_crops_figures", "colour_changes", "dataset_folder",
-           "format_figures", "model_input", "resolution_changes", "score_tree", "sim2real_figures"]
+__all__ = ["AZIMUTH_BINS", "cached_dataset", "changed_crops_figures", "check_box_noises", "colour_changes",
+           "dataset_folder", "format_figures", "model_input", "noisy_box_datasets", "resolution_changes",
+           "score_tree", "sim2real_figures"]
