@@ -141,13 +141,16 @@ def test_small_objects_soften_the_views_not_their_labels_or_masks(tmp_path_facto
     assert np.mean(detail(b) < detail(a)) > 0.9
 
 
-def test_render_command_records_the_small_objects_share_and_refuses_a_bad_one(tmp_path, capsys):
+def test_render_command_records_the_small_objects_share_and_box_jitter_and_refuses_bad_ones(tmp_path, capsys):
     from posenet_mlvae.cli import main
 
     common = ["render", "--instances", "2", "--views", "2", "--size", "64", "--splits", "0.5", "0.0", "0.5",
               "--no-progress"]
-    assert main([*common, "--small-objects", "0.5", "--out", str(tmp_path / "ok")]) == 0
-    assert read_manifest(tmp_path / "ok")["config"]["small_objects"] == 0.5
+    assert main([*common, "--small-objects", "0.5", "--box-jitter", "0.06", "--out", str(tmp_path / "ok")]) == 0
+    config = read_manifest(tmp_path / "ok")["config"]
+    assert (config["small_objects"], config["box_jitter"]) == (0.5, 0.06)
     assert main([*common, "--small-objects", "1.5", "--out", str(tmp_path / "bad")]) == 2
     assert "small_objects (a share of the views) must be in [0, 1], got 1.5" in capsys.readouterr().err
+    assert main([*common, "--box-jitter", "0.5", "--out", str(tmp_path / "bad")]) == 2
+    assert "box_jitter (a fraction of the box side) must be in [0, 0.15], got 0.5" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

@@ -224,6 +224,27 @@ def test_framing_is_the_crop_rule_around_the_jittered_box():
                                                             truncation=False) for i in range(300)))
 
 
+def test_box_jitter_scales_the_close_boxes_shifts_and_nothing_else():
+    from data_tools.render.viewpoints import BOX_JITTER
+
+    pairs = [(sample_framing("pascal", np.random.default_rng([4, i])),
+              sample_framing("pascal", np.random.default_rng([4, i]), box_jitter=2 * BOX_JITTER))
+             for i in range(2000)]
+    close = 0
+    for default, wider in pairs:
+        assert (default.truncate_side, default.truncate_fraction) == (wider.truncate_side, wider.truncate_fraction)
+        shifts = np.array([default.shift_left, default.shift_top, default.shift_right, default.shift_bottom])
+        doubled = np.array([wider.shift_left, wider.shift_top, wider.shift_right, wider.shift_bottom])
+        if np.abs(shifts).max() < 0.1 and not np.allclose(shifts, doubled):  # a close box (not an outlier)
+            close += 1
+            np.testing.assert_allclose(doubled, np.clip(2 * shifts, -0.2, 0.2), atol=1e-12)
+    assert 0.7 < close / len(pairs) < 0.85  # the outliers' share (0.2) is left as it was
+    default_std = np.std([f.shift_left for f, _ in pairs if abs(f.shift_left) < 0.1])
+    assert 0.025 < default_std < 0.035
+    exact = [sample_framing("pascal", np.random.default_rng([4, i]), box_jitter=0.0) for i in range(500)]
+    assert np.mean([f.shift_left == 0.0 for f in exact]) > 0.7  # the close boxes fit exactly
+
+
 def test_truncation_clips_the_box_at_the_photo_border_and_replicates_it():
     from data_tools.image.preprocess import CropRule
     from data_tools.render.viewpoints import replicate_beyond_border

@@ -130,8 +130,8 @@ class ChunkBuilder:
         view_rngs = streams(TAG_VIEW)
         viewpoints = [sample_viewpoint(config.distribution, config.category, rng, v)
                       for v, rng in enumerate(view_rngs)]
-        framings = [sample_framing(config.distribution, rng, truncation=config.uses("truncation"))
-                    for rng in view_rngs]
+        framings = [sample_framing(config.distribution, rng, truncation=config.uses("truncation"),
+                                   box_jitter=config.box_jitter) for rng in view_rngs]
         lights = [sample_lighting(rng, photo_like=config.uses("lighting"), environment=glossy)
                   for rng in streams(TAG_LIGHT)]
         background_rngs = streams(TAG_BACKGROUND)

@@ -46,7 +46,7 @@ import numpy as np
 
 from data_tools.image.preprocess import DEFAULT_CROP_RULE, CropRule
 from data_tools.render.camera_effects import EFFECT_PROBABILITIES
-from data_tools.render.viewpoints import DISTRIBUTIONS
+from data_tools.render.viewpoints import BOX_JITTER, DISTRIBUTIONS
 
 GENERATOR_VERSION = 3  # 3: build chunks in chunks/chunk-NNNNN, file column in records.csv
 APPEARANCE_FACTORS = ("materials", "shapes", "lighting", "backgrounds", "occluders", "truncation",
@@ -68,7 +68,9 @@ class SyntheticConfig:
     replaces the procedural generator; then each readable file is one instance and `instances`
     (0 = all) caps their number. `supersample` k draws at k x size and averages down
     (anti-aliasing; 1 = off). `small_objects` is the share of the views drawn as the crop of a
-    small object in a photo (the `camera` factor's low_resolution effect: data_tools.render.camera_effects)."""
+    small object in a photo (the `camera` factor's low_resolution effect: data_tools.render.camera_effects).
+    `box_jitter` is the standard deviation of the box sides' shifts (a fraction of the box side)
+    for the views whose box fits the object closely (data_tools.render.viewpoints.sample_framing)."""
 
     category: str = "car"
     instances: int = 500
@@ -86,6 +88,7 @@ class SyntheticConfig:
     crop_margin: float = DEFAULT_CROP_RULE.margin
     appearance_off: tuple[str, ...] = ()
     small_objects: float = EFFECT_PROBABILITIES["low_resolution"]
+    box_jitter: float = BOX_JITTER
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -107,6 +110,8 @@ class SyntheticConfig:
             raise ValueError(f"unknown appearance factor(s) {unknown}; choose from {APPEARANCE_FACTORS}")
         if not 0.0 <= self.small_objects <= 1.0:
             raise ValueError(f"small_objects (a share of the views) must be in [0, 1], got {self.small_objects}")
+        if not 0.0 <= self.box_jitter <= 0.15:
+            raise ValueError(f"box_jitter (a fraction of the box side) must be in [0, 0.15], got {self.box_jitter}")
         CropRule(self.crop_mode, self.crop_margin)  # validates
         object.__setattr__(self, "splits", tuple(float(s) for s in self.splits))
         object.__setattr__(self, "crop_margin", float(self.crop_margin))

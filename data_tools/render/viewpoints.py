@@ -49,6 +49,9 @@ DISTANCE_RANGE = (1.5, 4.0)  # log-uniform; PASCAL3D+ distances / 3 as in Render
 TRUNCATION_FRACTION = 0.12  # views whose object is cut by the photo border (when enabled)
 TRUNCATION_RANGE = (0.1, 0.4)  # the cut part of the box side
 TRUNCATION_SIDES = ("left", "top", "right", "bottom")
+#: Standard deviation of each side's shift for boxes that fit the object closely (80 % of views),
+#: a fraction of the box side; shifts are clipped at 10/3 of it (0.1 for 0.03).
+BOX_JITTER = 0.03
 
 
 @dataclass(frozen=True)
@@ -113,15 +116,18 @@ def sample_viewpoint(distribution: str, category: str, rng: np.random.Generator,
     return Viewpoint(azimuth, elevation, theta, _log_uniform(rng, *DISTANCE_RANGE))
 
 
-def sample_framing(distribution: str, rng: np.random.Generator, truncation: bool = True) -> Framing:
-    """RenderForCNN-style side shifts and (with `truncation`) a border cut; the grid is exact."""
+def sample_framing(distribution: str, rng: np.random.Generator, truncation: bool = True,
+                   box_jitter: float = BOX_JITTER) -> Framing:
+    """RenderForCNN-style side shifts and (with `truncation`) a border cut; the grid is exact.
+    `box_jitter`: the shifts' standard deviation for the boxes that fit the object closely."""
     _check_distribution(distribution)
     if distribution == "grid":
         return Framing(0.0, 0.0, 0.0, 0.0)
     if rng.random() < OUTLIER_FRACTION:  # RenderForCNN outliers: N(0, 0.1) clipped to +-0.5
         shifts = np.clip(rng.normal(0.0, 0.1, 4), -0.5, 0.5)
     else:  # boxes that fit the object closely
-        shifts = np.clip(rng.normal(0.0, 0.03, 4), -0.1, 0.1)
+        limit = round(box_jitter * 10.0 / 3.0, 9)
+        shifts = np.clip(rng.normal(0.0, box_jitter, 4), -limit, limit)
     side, fraction = "", 0.0
     cut = rng.random()  # drawn even without truncation, so the other draws stay the same
     which, amount = int(rng.integers(len(TRUNCATION_SIDES))), float(rng.uniform(*TRUNCATION_RANGE))
@@ -233,6 +239,6 @@ def replicate_beyond_border(image: np.ndarray, side: str, border: float) -> np.n
 
 
 __all__ = [
-    "DISTRIBUTIONS", "Framing", "GRID_AZIMUTHS", "GRID_ELEVATIONS", "TRUNCATION_SIDES", "Viewpoint",
+    "BOX_JITTER", "DISTRIBUTIONS", "Framing", "GRID_AZIMUTHS", "GRID_ELEVATIONS", "TRUNCATION_SIDES", "Viewpoint",
     "frame_views", "replicate_beyond_border", "sample_framing", "sample_viewpoint",
 ]

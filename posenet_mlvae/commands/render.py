@@ -18,6 +18,7 @@ import argparse
 from data_tools.image.preprocess import CROP_MODES, DEFAULT_CROP_RULE
 from data_tools.render.camera_effects import EFFECT_PROBABILITIES
 from data_tools.render.plan import APPEARANCE_FACTORS
+from data_tools.render.viewpoints import BOX_JITTER
 from posenet_mlvae.commands.options import add_workers_argument, resolve_workers
 
 
@@ -63,6 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of the views drawn as the crop of a small object in a photo: shrunk 1.5-4x "
                              "and upscaled back, as the crop rule upscales a small box (camera factor; "
                              f"default {EFFECT_PROBABILITIES['low_resolution']:g}, 0 = none)")
+    parser.add_argument("--box-jitter", type=float, default=BOX_JITTER, metavar="S",
+                        help="standard deviation of each box side's shift, a fraction of the box side, for the "
+                             "80 %% of views whose box fits the object closely (RenderForCNN's outliers keep "
+                             f"0.1); default {BOX_JITTER:g}")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -97,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
             backgrounds=args.backgrounds, meshes=args.meshes, axes=args.axes,
             supersample=args.supersample, instances_per_chunk=args.instances_per_chunk,
             crop_mode=args.crop_mode, crop_margin=args.crop_margin,
-            appearance_off=tuple(args.appearance_off), small_objects=args.small_objects)
+            appearance_off=tuple(args.appearance_off), small_objects=args.small_objects,
+            box_jitter=args.box_jitter)
         summary = build_synthetic(
             config, Path(args.out), shard=args.shard, num_shards=args.num_shards,
             progress=not args.no_progress, workers=workers, merge=args.merge or args.num_shards == 1,
