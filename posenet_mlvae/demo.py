@@ -113,21 +113,26 @@ def main_render_config(config: DemoConfig) -> SyntheticConfig:
 def render_datasets(config: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
     """Render the train/val/test set and a grid set of unseen instances; returns their folders.
 
-    A folder already rendered with the same settings is reused (the builder resumes).
+    A folder already rendered with the same settings is reused (the builder resumes); one rendered
+    with other settings (by an earlier version of the demo) is the demo's own cache, so it is
+    deleted and rendered again, with one line saying so.
     """
-    from data_tools.render.build import build_synthetic
+    from data_tools.render.build import build_synthetic, other_build
     from data_tools.render.plan import SyntheticConfig
 
     workers = render_workers()
     main = main_render_config(config)
     main_dir = data_dir / f"{config.category}_{config.size}"
     grid_dir = data_dir / f"{config.category}_{config.size}_grid"
-    build_synthetic(main, main_dir, workers=workers)
     # Grid views (24 azimuths x 4 elevations) of instances from another seed: unseen in training.
     grid = SyntheticConfig(category=config.category, instances=config.grid_instances, views=GRID_VIEWS,
                            size=config.size, distribution="grid", splits=(0.0, 0.0, 1.0),
                            seed=config.seed + 1000)
-    build_synthetic(grid, grid_dir, workers=workers)
+    for build, folder in ((main, main_dir), (grid, grid_dir)):
+        if other_build(build, folder) is not None:
+            print(f"{folder} was rendered with other settings (an earlier version's): rendering it again")
+            shutil.rmtree(folder)
+        build_synthetic(build, folder, workers=workers)
     return main_dir, grid_dir
 
 

@@ -79,3 +79,28 @@ def test_the_summary_shows_identity_from_one_view_galleries_and_from_enrolled_on
     del metrics["diagnostics"]["retrieval_enrolled"]
     rows = {name: value for name, value, _ in summary_table(metrics, None, None)}
     assert rows["identity top-1, 8 views, gallery enrolled from 8 views"] == "n/a"
+
+
+def test_data_rendered_with_other_settings_is_rendered_again_and_the_same_is_reused(tmp_path, capsys):
+    """A demo rerun after an update replaces its stale renders (its own cache) instead of refusing them."""
+    from dataclasses import replace
+
+    from data_tools.dataset import read_manifest
+    from data_tools.render.build import build_synthetic, other_build
+    from posenet_mlvae.demo import render_datasets
+
+    config = DemoConfig(instances=16, val_instances=1, test_instances=1, views=9, grid_instances=1)
+    wanted = main_render_config(config)
+    main_dir = tmp_path / "data" / "car_64"
+    build_synthetic(replace(wanted, box_jitter=0.0), main_dir, workers=1, progress=False, report=lambda _: None)
+    assert other_build(wanted, main_dir) is not None
+    with pytest.raises(ValueError, match="holds a build with a different config"):
+        build_synthetic(wanted, main_dir, workers=1, progress=False)
+
+    assert render_datasets(config, tmp_path / "data")[0] == main_dir
+    assert "car_64 was rendered with other settings (an earlier version's): rendering it again" in capsys.readouterr().out
+    assert read_manifest(main_dir)["config"] == wanted.to_json() and other_build(wanted, main_dir) is None
+    chunks = {path: path.stat().st_mtime_ns for path in (main_dir / "chunks").rglob("*") if path.is_file()}
+    render_datasets(config, tmp_path / "data")  # the same settings: reused as it is, nothing rendered
+    assert "rendering it again" not in capsys.readouterr().out
+    assert chunks and {path: path.stat().st_mtime_ns for path in chunks} == chunks

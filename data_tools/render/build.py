@@ -30,14 +30,23 @@ from data_tools.render.chunks import build_chunks
 from data_tools.render.plan import BuildPlan, SyntheticConfig, chunk_name, make_plan
 
 
+def other_build(config: SyntheticConfig, out_dir: Path) -> Path | None:
+    """The manifest of a chunk in `out_dir` rendered with a config other than `config`, else None
+    (no chunk yet, or all of this config, which a build resumes)."""
+    expected = config.to_json()
+    for manifest_path in sorted((Path(out_dir) / "chunks").glob("chunk-*/manifest.json")):
+        if json.loads(manifest_path.read_text()).get("config") != expected:
+            return manifest_path
+    return None
+
+
 def _check_resumable(plan: BuildPlan) -> None:
     """Refuse to mix chunks of a different config into the same directory."""
-    expected = plan.config.to_json()
-    for manifest_path in sorted((plan.out_dir / "chunks").glob("chunk-*/manifest.json")):
+    manifest_path = other_build(plan.config, plan.out_dir)
+    if manifest_path is not None:
         found = json.loads(manifest_path.read_text()).get("config")
-        if found != expected:
-            raise ValueError(f"{plan.out_dir} holds a build with a different config ({manifest_path}: "
-                             f"{found}); use another --out or delete it")
+        raise ValueError(f"{plan.out_dir} holds a build with a different config ({manifest_path}: "
+                         f"{found}); use another --out or delete it")
 
 
 def build_synthetic(config: SyntheticConfig, out_dir: Path, shard: int = 0, num_shards: int = 1,
