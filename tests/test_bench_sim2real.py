@@ -259,10 +259,12 @@ def test_box_noise_scores_the_objects_cut_around_noisy_boxes(tree, tmp_path, cap
     result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
     assert list(result["noisy_boxes"]) == ["0.05", "0.2"]
     plain = GroupedDataset(result["dataset"], split="test")
+    assert len(GroupedDataset(result["dataset"])) > len(plain)  # the plain set holds training crops too
     for noise, changed in result["noisy_boxes"].items():
         folder = tmp_path / "out" / f"data-car-64px-pad-margin0.1-boxnoise{noise}"
         assert read_manifest(folder)["crop"]["box_noise"] == float(noise)
         noisy = GroupedDataset(folder, split="test")
+        assert len(GroupedDataset(folder)) == len(noisy)  # only the test objects were cut again
         np.testing.assert_array_equal(noisy.records["azimuth"], plain.records["azimuth"])
         assert not np.array_equal(noisy.images(np.arange(len(noisy))), plain.images(np.arange(len(plain))))
         assert changed["median_box_iou"] == pytest.approx(float(np.median(noisy.records["box_iou"])))

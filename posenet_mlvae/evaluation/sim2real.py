@@ -16,6 +16,7 @@ detector gives them (`noisy_box_datasets`). Used by
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -51,7 +52,7 @@ def dataset_folder(out: Path, category: str, size: int, rule, box_noise: float =
 def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | Path,
                    workers: int = 1, progress: bool = False, box_noise: float = 0.0) -> tuple[Path, bool]:
     """The cropped dataset of `root` for (category, size, rule): (folder, True if built now);
-    `box_noise` > 0 cuts the test objects around noisy boxes (CropConfig.box_noise).
+    `box_noise` > 0 cuts the test objects around noisy boxes (CropConfig.box_noise), and only them.
 
     A finished earlier build (its manifest.json, written last) is reused when it was made from
     the same root with the same crop; the build goes to a temporary folder renamed into place,
@@ -78,6 +79,8 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
                              f"{made[3]}, box noise {made[4]}), not from {root}; use another --out")
         return folder, False
     index = index_dataset(root, [category], workers=workers, progress=progress)
+    if box_noise:  # the noise moves only the test boxes: the training crops would be the plain set's
+        index = dataclasses.replace(index, objects=[obj for obj in index.objects if obj.split == "test"])
     temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     result = build_dataset(index, temporary, config, workers=workers, progress=progress,
                            created_by={"command": "posenet-mlvae bench sim2real", "version": __version__,
