@@ -77,6 +77,15 @@ def _bench(root, checkpoint, out, *extra) -> int:
                  "--workers", "1", "--device", "cpu", "--no-progress", *extra])
 
 
+def _fixed_pose_bench(root, tmp_path, capsys, *extra) -> tuple[dict, str]:
+    """Run the bench with `extra` options on a model answering (350, 15, 0) everywhere: the
+    sim2real.json it wrote and what it printed."""
+    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
+    assert _bench(root, checkpoint, tmp_path / "out", *extra) == 0
+    printed = capsys.readouterr().out
+    return json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text()), printed
+
+
 def _predictions(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -220,11 +229,7 @@ def test_smaller_objects_score_the_crops_shrunk_and_upscaled(tree, tmp_path, cap
     from data_tools.image.resolution import as_if_smaller
     from posenet_mlvae.evaluation.sim2real import resolution_changes
 
-    root, _, _ = tree
-    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
-    assert _bench(root, checkpoint, tmp_path / "out", "--smaller-objects", "2", "3.5") == 0
-    printed = capsys.readouterr().out
-    result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
+    result, printed = _fixed_pose_bench(tree[0], tmp_path, capsys, "--smaller-objects", "2", "3.5")
     assert list(result["smaller_objects"]) == ["2", "3.5"]
     for factor, changed in result["smaller_objects"].items():
         # one pose whatever the pixels: the figures stay the plain crops'
@@ -241,22 +246,10 @@ def test_smaller_objects_score_the_crops_shrunk_and_upscaled(tree, tmp_path, cap
         assert not np.array_equal(changes[name](crops), crops)
 
 
-def test_smaller_objects_refuse_factors_up_to_one(tree, tmp_path, capsys):
-    root, _, _ = tree
-    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
-    assert _bench(root, checkpoint, tmp_path / "out", "--smaller-objects", "2", "0.5") == 2
-    assert "--smaller-objects takes factors > 1" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()  # refused before anything was cropped or scored
-
-
 def test_box_noise_scores_the_objects_cut_around_noisy_boxes(tree, tmp_path, capsys):
     from data_tools.dataset import GroupedDataset, read_manifest
 
-    root, _, _ = tree
-    checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
-    assert _bench(root, checkpoint, tmp_path / "out", "--box-noise", "0.05", "0.2") == 0
-    printed = capsys.readouterr().out
-    result = json.loads((tmp_path / "out" / "eval-run" / "sim2real.json").read_text())
+    result, printed = _fixed_pose_bench(tree[0], tmp_path, capsys, "--box-noise", "0.05", "0.2")
     assert list(result["noisy_boxes"]) == ["0.05", "0.2"]
     plain = GroupedDataset(result["dataset"], split="test")
     assert len(GroupedDataset(result["dataset"])) > len(plain)  # the plain set holds training crops too
@@ -277,9 +270,14 @@ def test_box_noise_scores_the_objects_cut_around_noisy_boxes(tree, tmp_path, cap
     assert 0.3 < result["noisy_boxes"]["0.2"]["median_box_iou"] < result["noisy_boxes"]["0.05"]["median_box_iou"] < 1.0
 
 
-def test_box_noise_refuses_values_outside_its_range(tree, tmp_path, capsys):
+@pytest.mark.parametrize("option, message", [
+    (["--smaller-objects", "2", "0.5"], "--smaller-objects takes factors > 1"),
+    (["--box-noise", "0.1", "0"], "--box-noise takes standard deviations in (0, 0.3]"),
+    (["--box-noise", "0.5"], "--box-noise takes standard deviations in (0, 0.3]"),
+])
+def test_bad_changes_are_refused_before_any_work(tree, tmp_path, capsys, option, message):
     root, _, _ = tree
     checkpoint = _fixed_pose_checkpoint(tmp_path / "run" / "best.pt", 350.0, 15.0, 0.0)
-    assert _bench(root, checkpoint, tmp_path / "out", "--box-noise", "0.1", "0") == 2
-    assert "--box-noise takes standard deviations in (0, 0.3]" in capsys.readouterr().err
+    assert _bench(root, checkpoint, tmp_path / "out", *option) == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything was cropped or scored

@@ -239,6 +239,6 @@ def replicate_beyond_border(image: np.ndarray, side: str, border: float) -> np.n
 
 
 __all__ = [
-    "BOX_JITTER", "DISTRIBUTIONS", "Framing", "GRID_AZIMUTHS", "GRID_ELEVATIONS", "TRUNCATION_SIDES", "Viewpoint",
-    "frame_views", "replicate_beyond_border", "sample_framing", "sample_viewpoint",
+    "BOX_JITTER", "DISTRIBUTIONS", "Framing", "GRID_AZIMUTHS", "GRID_ELEVATIONS", "TRUNCATION_SIDES",
+    "Viewpoint", "frame_views", "replicate_beyond_border", "sample_framing", "sample_viewpoint",
 ]
