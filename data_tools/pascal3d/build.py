@@ -29,6 +29,8 @@ from data_tools.pascal3d.protocol import Pascal3DIndex, PascalObject, box_inside
 from data_tools.workers import parallel_map
 
 GROUPINGS = ("cad_index", "singletons")
+#: Largest box noise (CropConfig.box_noise): at 0.3 the median IoU with the annotated box is about 0.42.
+BOX_NOISE_MAX = 0.3
 _SPLIT_ORDER = {"train": 0, "test": 1}
 PROTOCOL = ("test: VOC2012 val objects of the class, non-empty continuous viewpoint, not a=e=theta=0, "
             "difficult=truncated=occluded=0; train: VOC2012 train (not difficult) + ImageNet "
@@ -69,8 +71,9 @@ class CropConfig:
             raise ValueError(f"CropConfig.jitter={self.jitter}; use 0 (none) or a positive count")
         if not 0.0 <= self.jitter_fraction < 0.5:
             raise ValueError(f"CropConfig.jitter_fraction={self.jitter_fraction}; use [0, 0.5)")
-        if not 0.0 <= self.box_noise <= 0.3:
-            raise ValueError(f"CropConfig.box_noise={self.box_noise}; use a fraction in [0, 0.3], e.g. 0.1")
+        if not 0.0 <= self.box_noise <= BOX_NOISE_MAX:
+            raise ValueError(f"CropConfig.box_noise={self.box_noise}; use a fraction in [0, {BOX_NOISE_MAX:g}], "
+                             f"e.g. 0.1")
         if self.grouping not in GROUPINGS:
             raise ValueError(f"CropConfig.grouping={self.grouping!r}; choose one of {GROUPINGS}")
 
@@ -102,23 +105,25 @@ def assign_groups(objects: Sequence[PascalObject], grouping: str) -> tuple[list[
     return groups, names
 
 
-def jitter_box(box: Sequence[float], rng: np.random.Generator, fraction: float) -> tuple[float, ...]:
-    """Move each side of (x1, y1, x2, y2) by U(-fraction, fraction) x the box width/height."""
+def moved_box(box: Sequence[float], shifts: Sequence[float]) -> tuple[float, ...]:
+    """(x1, y1, x2, y2) with each side moved by its shift (dx1, dy1, dx2, dy2) x the box
+    width/height; the box itself when that leaves under 1 px a side."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
-    dx1, dy1, dx2, dy2 = rng.uniform(-fraction, fraction, size=4)
-    jittered = (x1 + dx1 * w, y1 + dy1 * h, x2 + dx2 * w, y2 + dy2 * h)
-    return jittered if jittered[2] - jittered[0] >= 1 and jittered[3] - jittered[1] >= 1 else tuple(box)
+    dx1, dy1, dx2, dy2 = shifts
+    moved = (x1 + dx1 * w, y1 + dy1 * h, x2 + dx2 * w, y2 + dy2 * h)
+    return moved if moved[2] - moved[0] >= 1 and moved[3] - moved[1] >= 1 else tuple(box)
+
+
+def jitter_box(box: Sequence[float], rng: np.random.Generator, fraction: float) -> tuple[float, ...]:
+    """Move each side of (x1, y1, x2, y2) by U(-fraction, fraction) x the box width/height."""
+    return moved_box(box, rng.uniform(-fraction, fraction, size=4))
 
 
 def noisy_box(box: Sequence[float], rng: np.random.Generator, noise: float) -> tuple[float, ...]:
     """Move each side of (x1, y1, x2, y2) by N(0, noise) x the box width/height, as a detector's
-    box differs from the annotated one; the box itself when that leaves under 1 px a side."""
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    dx1, dy1, dx2, dy2 = rng.normal(0.0, noise, size=4)
-    moved = (x1 + dx1 * w, y1 + dy1 * h, x2 + dx2 * w, y2 + dy2 * h)
-    return moved if moved[2] - moved[0] >= 1 and moved[3] - moved[1] >= 1 else tuple(box)
+    box differs from the annotated one."""
+    return moved_box(box, rng.normal(0.0, noise, size=4))
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -247,5 +252,5 @@ def build_dataset(index: Pascal3DIndex, out: str | Path, config: CropConfig, wor
     return result
 
 
-__all__ = ["BuildResult", "CropConfig", "GROUPINGS", "PROTOCOL", "assign_groups", "build_dataset",
-           "box_iou", "crop_views", "jitter_box", "noisy_box"]
+__all__ = ["BOX_NOISE_MAX", "BuildResult", "CropConfig", "GROUPINGS", "PROTOCOL", "assign_groups", "build_dataset",
+           "box_iou", "crop_views", "jitter_box", "moved_box", "noisy_box"]

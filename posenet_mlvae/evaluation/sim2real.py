@@ -195,11 +195,14 @@ def resolution_changes(factors: Sequence[float]) -> dict[str, Any]:
 
 
 def check_box_noises(noises: Sequence[float]) -> None:
-    """ValueError unless every box noise is in (0, 0.3] (CropConfig's range, 0 being the plain score)."""
+    """ValueError unless every box noise is in (0, BOX_NOISE_MAX] (CropConfig's range, 0 being
+    the plain score)."""
+    from data_tools.pascal3d.build import BOX_NOISE_MAX
+
     for noise in noises:
-        if not 0.0 < noise <= 0.3:
-            raise ValueError(f"--box-noise takes standard deviations in (0, 0.3] (0.1 = each box side "
-                             f"moved by about a tenth of the box), got {noise:g}")
+        if not 0.0 < noise <= BOX_NOISE_MAX:
+            raise ValueError(f"--box-noise takes standard deviations in (0, {BOX_NOISE_MAX:g}] (0.1 = each box "
+                             f"side moved by about a tenth of the box), got {noise:g}")
 
 
 def noisy_box_datasets(root: str | Path, category: str, size: int, rule, out: str | Path,
