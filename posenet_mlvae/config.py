@@ -208,6 +208,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: validate and save an EMA of the weights with this decay per step (training.weight_average)
     seed: int = 0
     amp: bool = True  # float16 autocast + GradScaler on CUDA, bfloat16 autocast on a CPU with AMX (train.autocast_dtype)
+    compile: bool = False  # torch.compile the forward pass and loss (train.forward_loss): faster steps after a one-off compile
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     val_max_images: int = 4096  # validation subset size (whole groups, deterministic)
     checkpoint_every_steps: int = 500

@@ -2,6 +2,7 @@
 
     posenet-mlvae demo [--category car|chair] [--minutes 12] [--out runs/demo] [--device cpu|cuda|auto]
         [--pascal-root DIR]      # also score photographs: a PASCAL3D+-format tree
+        [--no-compile]           # never torch.compile the training step
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from posenet_mlvae.commands.options import add_device_argument, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from posenet_mlvae.demo import COMPILE_MIN_TRAIN_MIN, TRAIN_INSTANCES_PER_MINUTE
+
     parser.add_argument("--category", choices=("car", "chair"), default="car",
                         help="procedural category to render and learn (default car)")
     parser.add_argument("--minutes", type=float, default=12.0,
@@ -20,13 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(parser, default="cpu")  # the demo's budget is calibrated on CPU
     parser.add_argument("--instances", type=int, default=None,
                         help="procedural training instances rendered, besides 24 validation and 72 unseen "
-                             "test ones (default: 128 per minute of --minutes)")
+                             f"test ones (default: {TRAIN_INSTANCES_PER_MINUTE} per minute of --minutes)")
     parser.add_argument("--views", type=int, default=24, help="rendered views per instance (default 24; "
                         "at least 9, so that identity retrieval can query 8 views)")
     parser.add_argument("--seed", type=int, default=0, help="seed of rendering and training")
     parser.add_argument("--pascal-root", metavar="DIR", default=None,
                         help="also score the model on this PASCAL3D+-format tree (the real dataset, or "
                              "a look-alike such as ../shared/sim2real_dev), split test, by its crop rule")
+    parser.add_argument("--no-compile", action="store_true",
+                        help=f"never torch.compile the training step (by default a demo that trains for at "
+                             f"least {COMPILE_MIN_TRAIN_MIN:g} min compiles it: `train --compile`)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = DemoConfig(category=args.category, minutes=args.minutes, out=args.out,
                             device=resolve_device(args.device), instances=args.instances, views=args.views,
-                            seed=args.seed,
-                            pascal_root=args.pascal_root)
+                            seed=args.seed, pascal_root=args.pascal_root, compile=not args.no_compile)
     except ValueError as error:
         print(f"demo: {error}")
         return 2

@@ -114,6 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="categories never flipped (not left-right symmetric)")
     parser.add_argument("--no-amp", action="store_true", help="train in float32: no float16 autocast on CUDA, "
                         "no bfloat16 autocast on a CPU with AMX")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the forward pass and loss: steps about 1.2x as fast on a "
+                        "2-core CPU after a one-off compile of 30-45 s (a C++ compiler is needed; "
+                        "without one the run goes on uncompiled)")
     add_device_argument(parser, default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for flag, section, field, kind, text in _OPTIONS:
@@ -207,11 +211,15 @@ def build_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, D
                              "--time-budget may extend it), or start a new run with another --out")
         overrides = {"model": {}, "data": {},
                      "train": {k: v for k, v in overrides["train"].items() if k in _LENGTH_FIELDS}}
+        if args.compile:  # how the steps run, not what they compute: a resumed run may change it
+            overrides["train"]["compile"] = True
     else:
         configs = {"model": ModelConfig(), "train": TrainConfig(), "data": DataConfig()}
         overrides["data"].update(_given_data_config(args))
         if args.no_amp:
             overrides["train"]["amp"] = False
+        if args.compile:
+            overrides["train"]["compile"] = True
         if args.init:
             overrides["train"]["init_checkpoint"] = str(Path(args.init))
         if args.no_flip or args.asymmetric_categories:  # the flip rule may not hold at test time

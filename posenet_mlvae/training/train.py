@@ -4,6 +4,7 @@
 
 `train_step` is one optimisation step (forward, loss, backward, GradScaler unscale, clip, AdamW,
 then the weights' EMA when `ema_decay` > 0), the step that `posenet-mlvae bench train` times too;
+with `TrainConfig.compile` its forward pass and loss (`forward_loss`) run through torch.compile;
 `train_one_epoch` runs steps until the sampler runs out; `fit` builds a `TrainState`, loops over
 epochs (validating at each end) and checkpoints. Under torchrun every rank takes the same steps:
 the sampler deals every rank the same number of batches (checked at each epoch start), and every
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -133,6 +135,7 @@ class TrainState:
     best_val: dict = field(default_factory=lambda: {"med_err_deg": float("inf")})
     clock_zero: float = 0.0  # this process's time.perf_counter() when elapsed_s was 0
     average: AveragedModel | None = None  # EMA of the weights (tc.ema_decay > 0): what is validated and saved
+    compiled: Callable[..., LossTerms] | None = None  # torch.compile(forward_loss) (tc.compile) until it fails
 
     @property
     def scored_model(self) -> nn.Module:
@@ -192,7 +195,8 @@ def build_train_state(model_config: ModelConfig, tc: TrainConfig, data: SplitDat
                       GroupBatchSampler(data.group, tc.groups_per_batch, tc.views_per_group, tc.seed, info.rank,
                                         info.world_size, group_repeats=repeats),
                       torch.Generator().manual_seed(tc.seed * 1000 + info.rank), info.device, autocast,
-                      average=weight_average(model, tc.ema_decay))
+                      average=weight_average(model, tc.ema_decay),
+                      compiled=torch.compile(forward_loss) if tc.compile else None)
 
 
 def loss_weights(tc: TrainConfig) -> dict[str, float]:
@@ -210,6 +214,36 @@ def training_batch(data: SplitData, indices: np.ndarray, state: TrainState, dc: 
                       dc.shift_jitter, dc.hflip, tc.background_weight, dc.grayscale, dc.random_conv)
 
 
+def forward_loss(net: nn.Module, model: nn.Module, batch: Batch, tc: TrainConfig,
+                 kl_scale: float | torch.Tensor = 1.0) -> LossTerms:
+    """The forward pass and the loss of one training batch (net: the model, or its DDP wrapper):
+    the part of a step that `TrainConfig.compile` compiles."""
+    output = net(batch.images, batch.group, batch.pose_images)
+    return mlvae_loss(output, batch.images, batch.azimuth, batch.elevation, batch.theta, batch.has_pose,
+                      model.pose_head.angle_mean, model.pose_head.angle_std, kl_scale=kl_scale,
+                      pixel_weights=batch.pixel_weights, **loss_weights(tc))
+
+
+def step_loss(state: TrainState, batch: Batch, tc: TrainConfig, kl_scale: float) -> LossTerms:
+    """`forward_loss` on a batch, through the compiled function when the run has one.
+
+    The compiled call always gets a pose-trunk input and kl_scale as a tensor, so a batch without
+    a random convolution or the KL warm-up does not compile it again. A compilation that fails (no
+    C++ compiler, say) is reported in one line and the run goes on without it.
+    """
+    if state.compiled is not None:
+        pose_images = batch.images if batch.pose_images is None else batch.pose_images
+        try:
+            return state.compiled(state.net, state.model, batch._replace(pose_images=pose_images), tc,
+                                  torch.tensor(kl_scale, device=state.device))
+        except Exception as error:  # noqa: BLE001 - whatever the compiler raised, the eager step still works
+            reason = (str(error).strip().splitlines() or [""])[0][:200]
+            print(f"train: torch.compile failed ({type(error).__name__}: {reason}); training goes on "
+                  "without --compile", file=sys.stderr, flush=True)
+            state.compiled = None
+    return forward_loss(state.net, state.model, batch, tc, kl_scale)
+
+
 def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
                kl_scale: float = 1.0) -> tuple[LossTerms, float | None]:
     """forward -> loss -> backward -> GradScaler unscale -> clip -> optimizer step (-> EMA), on one batch.
@@ -219,10 +253,7 @@ def train_step(state: TrainState, batch: Batch, tc: TrainConfig,
     nothing is updated.
     """
     with torch.autocast(state.device.type, dtype=state.autocast or torch.float32, enabled=state.autocast is not None):
-        output = state.net(batch.images, batch.group, batch.pose_images)
-        terms = mlvae_loss(output, batch.images, batch.azimuth, batch.elevation, batch.theta, batch.has_pose,
-                           state.model.pose_head.angle_mean, state.model.pose_head.angle_std, kl_scale=kl_scale,
-                           pixel_weights=batch.pixel_weights, **loss_weights(tc))
+        terms = step_loss(state, batch, tc, kl_scale)
     if not all_true(bool(torch.isfinite(terms.total)), state.device):
         return terms, None
     state.optimizer.zero_grad(set_to_none=True)
@@ -300,6 +331,7 @@ def fit(model_config: ModelConfig, train_config: TrainConfig, data_config: DataC
     most = int(state.sampler.repeats.max())
     dealt = f", labelled groups dealt up to {most}x per epoch" if most > 1 else ""
     precision = f" ({str(state.autocast).removeprefix('torch.')} autocast)" if state.autocast else ""
+    precision += ", compiled (torch.compile: the first step compiles)" if state.compiled is not None else ""
     if info.is_main:
         save_configs(out_dir / "config.json", model_config, train_config, data_config,
                      {"categories": categories, "parameters": count_parameters(state.model),

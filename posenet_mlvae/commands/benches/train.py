@@ -14,7 +14,9 @@ Prints four figures for the default model at 64 px (`--image-size 128`: at 128 p
    interleaved (direct CNN; + decoder and ELBO on a shared trunk; + the separate content
    encoder, reconstructing the full image; the same with a half-width decoder; the same
    reconstructing half the side = the default, ModelConfig.recon_downsample 2), each as a ratio to the direct
-   CNN, and the batch building (gather + augment) alone.
+   CNN, and the batch building (gather + augment) alone;
+6. with --compile, the compiled step (`train --compile`): the first step's seconds (compilation,
+   which the inductor's cache in /tmp shortens for later runs) and the median step against the eager one.
 Without --data a toy grouped set (posenet_mlvae.toy_data) is written to a temporary folder.
 Figures on a machine shared with other jobs are pessimistic.
 """
@@ -32,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input side of the timed models; --data must be rendered at it (default 64)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory child run")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the compiled step (train --compile) and its compilation")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time a ladder of models to show where the ML-VAE step's time goes")
 
@@ -44,7 +48,7 @@ def endless_batches(sampler):
 
 
 def _training_step_timer(data, model_config, seed: int = 0, amp: bool = True,
-                         random_conv: float | None = None) -> Callable[[], float]:
+                         random_conv: float | None = None, compile_: bool = False) -> Callable[[], float]:
     """A function that runs one training step exactly as `fit` does and returns its seconds.
 
     The step is train.train_step on a batch from train.training_batch: the default TrainConfig
@@ -52,6 +56,7 @@ def _training_step_timer(data, model_config, seed: int = 0, amp: bool = True,
     sampler's next K x M batch (a new epoch when it runs out). Only the LR schedule is left out.
     amp=False: in float32 even where the default trains in mixed precision (train.autocast_dtype).
     random_conv: DataConfig.random_conv instead of the default (the pose trunk's random convolutions).
+    compile_: TrainConfig.compile (the first call compiles).
     """
     import time
     from dataclasses import replace
@@ -62,7 +67,7 @@ def _training_step_timer(data, model_config, seed: int = 0, amp: bool = True,
     from posenet_mlvae.training.distributed import DistInfo
     from posenet_mlvae.training.train import build_train_state, train_step, training_batch
 
-    train_config, data_config = replace(TrainConfig(), seed=seed, amp=amp), DataConfig()
+    train_config, data_config = replace(TrainConfig(), seed=seed, amp=amp, compile=compile_), DataConfig()
     if random_conv is not None:
         data_config = replace(data_config, random_conv=random_conv)
     state = build_train_state(model_config, train_config, data, DistInfo(0, 1, 0, torch.device("cpu")))
@@ -219,6 +224,9 @@ def run(args: argparse.Namespace) -> int:
               "no random conv": _training_step_timer(data, config, random_conv=0.0)}
     if precision is not None:
         timers["float32"] = _training_step_timer(data, config, amp=False)
+    if args.compile:
+        timers["compiled"] = _training_step_timer(data, config, compile_=True)
+        print(f"compiling the training step (train --compile): the first step took {timers['compiled']():.1f} s")
     medians = interleaved_medians(timers, args.steps)
     median_mlvae, median_vae = medians["mlvae"], medians["vae"]
     print(f"training: {batch_size / median_mlvae:,.0f} images/s (ML-VAE, median step {1000 * median_mlvae:.1f} ms, "
@@ -226,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
     if precision is not None:
         print(f"  the same in float32 (--no-amp): median step {1000 * medians['float32']:.1f} ms; mixed precision "
               f"is {medians['float32'] / median_mlvae:.2f}x as fast")
+    if args.compile:
+        print(f"  compiled (train --compile): median step {1000 * medians['compiled']:.1f} ms; "
+              f"{median_mlvae / medians['compiled']:.2f}x as fast as uncompiled")
     print(f"ML-VAE / plain VAE step time: {median_mlvae / median_vae:.3f} "
           f"(VAE {1000 * median_vae:.1f} ms; target < 1.05)")
     plain = medians["no random conv"]
