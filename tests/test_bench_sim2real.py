@@ -270,8 +270,43 @@ def test_box_noise_scores_the_objects_cut_around_noisy_boxes(tree, tmp_path, cap
     assert 0.3 < result["noisy_boxes"]["0.2"]["median_box_iou"] < result["noisy_boxes"]["0.05"]["median_box_iou"] < 1.0
 
 
+def test_box_draws_cut_the_boxes_anew_per_draw_and_average_the_figures(tree, tmp_path, capsys):
+    from data_tools.dataset import GroupedDataset, read_manifest
+
+    result, printed = _fixed_pose_bench(tree[0], tmp_path, capsys, "--box-noise", "0.1", "--box-draws", "3")
+    changed = result["noisy_boxes"]["0.1"]
+    assert len(changed["draws"]) == 3
+    folders = [tmp_path / "out" / f"data-car-64px-pad-margin0.1-boxnoise0.1{suffix}"
+               for suffix in ("", "-draw1", "-draw2")]  # draw 0 is the single draw's cache
+    sets = [GroupedDataset(folder, split="test") for folder in folders]
+    assert [read_manifest(folder)["seed"] for folder in folders] == [0, 1, 2]
+    ious = [crops.records["box_iou"] for crops in sets]
+    assert not np.array_equal(ious[0], ious[1]) and not np.array_equal(ious[1], ious[2])  # boxes moved anew
+    for draw, iou in zip(changed["draws"], ious):
+        assert draw["median_box_iou"] == pytest.approx(float(np.median(iou)))
+    assert changed["median_box_iou"] == pytest.approx(np.mean([float(np.median(iou)) for iou in ious]))
+    assert changed["range"]["median_box_iou"] == pytest.approx([min(map(np.median, ious)), max(map(np.median, ious))])
+    assert "boxes with noise 0.1, mean of 3 draws (median IoU" in printed
+
+
+def test_draws_summary_averages_each_figure_and_keeps_its_range():
+    from posenet_mlvae.evaluation.sim2real import draws_summary
+
+    draws = [{"n": 10, "med_err_deg": 6.0, "acc_pi_6": 0.9, "acc_pi_18": 0.7, "flips": 2, "errors_60_150": 1,
+              "auroc_err_gt_30": None, "median_box_iou": 0.8},
+             {"n": 10, "med_err_deg": 9.0, "acc_pi_6": 0.8, "acc_pi_18": 0.5, "flips": 5, "errors_60_150": 0,
+              "auroc_err_gt_30": 0.7, "median_box_iou": 0.7}]
+    summary = draws_summary(draws)
+    assert summary["n"] == 10 and summary["med_err_deg"] == 7.5 and summary["flips"] == 3.5
+    assert summary["acc_pi_6"] == pytest.approx(0.85) and summary["median_box_iou"] == pytest.approx(0.75)
+    assert summary["auroc_err_gt_30"] == 0.7  # the mean over the draws that have one
+    assert summary["range"]["med_err_deg"] == [6.0, 9.0] and summary["range"]["flips"] == [2.0, 5.0]
+    assert summary["draws"] == draws
+
+
 @pytest.mark.parametrize("option, message", [
     (["--smaller-objects", "2", "0.5"], "--smaller-objects takes factors > 1"),
+    (["--box-noise", "0.1", "--box-draws", "0"], "--box-draws takes a count of draws >= 1"),
     (["--box-noise", "0.1", "0"], "--box-noise takes standard deviations in (0, 0.3]"),
     (["--box-noise", "0.5"], "--box-noise takes standard deviations in (0, 0.3]"),
 ])

@@ -43,16 +43,19 @@ def model_input(checkpoint_path: str | Path):
     return size, rule
 
 
-def dataset_folder(out: Path, category: str, size: int, rule, box_noise: float = 0.0) -> Path:
-    """Where the crops of (category, size, rule, test boxes' noise) are cached under `out`."""
+def dataset_folder(out: Path, category: str, size: int, rule, box_noise: float = 0.0, box_draw: int = 0) -> Path:
+    """Where the crops of (category, size, rule, test boxes' noise and draw) are cached under `out`."""
     noise = f"-boxnoise{box_noise:g}" if box_noise else ""
-    return Path(out) / f"data-{category}-{size}px-{rule.mode}-margin{rule.margin:g}{noise}"
+    draw = f"-draw{box_draw}" if box_noise and box_draw else ""
+    return Path(out) / f"data-{category}-{size}px-{rule.mode}-margin{rule.margin:g}{noise}{draw}"
 
 
 def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | Path,
-                   workers: int = 1, progress: bool = False, box_noise: float = 0.0) -> tuple[Path, bool]:
+                   workers: int = 1, progress: bool = False, box_noise: float = 0.0,
+                   box_draw: int = 0) -> tuple[Path, bool]:
     """The cropped dataset of `root` for (category, size, rule): (folder, True if built now);
-    `box_noise` > 0 cuts the test objects around noisy boxes (CropConfig.box_noise), and only them.
+    `box_noise` > 0 cuts the test objects around noisy boxes (CropConfig.box_noise), and only them,
+    with the boxes of draw `box_draw` (the crops' seed: each draw moves the boxes anew).
 
     A finished earlier build (its manifest.json, written last) is reused when it was made from
     the same root with the same crop; the build goes to a temporary folder renamed into place,
@@ -65,18 +68,20 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
     from posenet_mlvae import __version__
 
     root = Path(root).resolve()
-    folder = dataset_folder(Path(out), category, size, rule, box_noise)
-    config = CropConfig(size=size, margin=rule.margin, resize=rule.mode, box_noise=box_noise)
+    folder = dataset_folder(Path(out), category, size, rule, box_noise, box_draw)
+    config = CropConfig(size=size, margin=rule.margin, resize=rule.mode, box_noise=box_noise,
+                        seed=box_draw if box_noise else 0)
     if folder.exists():
         if not (folder / "manifest.json").is_file():
             raise ValueError(f"{folder} exists but holds no finished dataset; delete it and run again")
         manifest = read_manifest(folder)
         crop = manifest.get("crop", {})
         made = (manifest.get("root"), crop.get("size"), crop.get("margin"), crop.get("resize"),
-                crop.get("box_noise", 0.0))
-        if made != (str(root), config.size, config.margin, config.resize, config.box_noise):
+                crop.get("box_noise", 0.0), crop.get("seed", 0))
+        if made != (str(root), config.size, config.margin, config.resize, config.box_noise, config.seed):
             raise ValueError(f"{folder} was cropped from {made[0]} (size {made[1]}, margin {made[2]}, "
-                             f"{made[3]}, box noise {made[4]}), not from {root}; use another --out")
+                             f"{made[3]}, box noise {made[4]}, seed {made[5]}), not from {root} as asked; "
+                             "use another --out")
         return folder, False
     index = index_dataset(root, [category], workers=workers, progress=progress)
     if box_noise:  # the noise moves only the test boxes: the training crops would be the plain set's
@@ -128,12 +133,12 @@ def format_figures(figures: dict[str, Any]) -> str:
     changed_crops = [(f"colour test {name}", changed) for name, changed in figures.get("colour_tests", {}).items()]
     changed_crops += [(f"objects {factor}x smaller", changed)
                       for factor, changed in figures.get("smaller_objects", {}).items()]
-    changed_crops += [(f"boxes with noise {noise} (median IoU {changed['median_box_iou']:.2f})", changed)
-                      for noise, changed in figures.get("noisy_boxes", {}).items()]
     for name, changed in changed_crops:
         lines.append(f"{name}: MedErr {changed['med_err_deg']:.2f} deg  "
                      f"Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips {changed['flips']}  "
                      f"errors in (60, 150] deg {changed['errors_60_150']}")
+    for noise, changed in figures.get("noisy_boxes", {}).items():
+        lines.append(_noisy_boxes_line(noise, changed))
     lines.append(_breakdown_row("true azimuth", None))
     lines += [_breakdown_row(f"[{row['azimuth_from']:.0f}, {row['azimuth_to']:.0f})", row)
               for row in figures["per_azimuth"]]
@@ -141,6 +146,23 @@ def format_figures(figures: dict[str, Any]) -> str:
         lines.append(_breakdown_row("CAD model", None))
         lines += [_breakdown_row(str(row["cad_index"]), row) for row in figures["per_cad_model"]]
     return "\n".join(lines)
+
+
+def _noisy_boxes_line(noise: str, changed: dict[str, Any]) -> str:
+    """One box noise's printed figures: as the other changed crops' for one draw, else the mean
+    over the draws with each figure's range."""
+    draws = len(changed["draws"])
+    if draws == 1:
+        return (f"boxes with noise {noise} (median IoU {changed['median_box_iou']:.2f}): MedErr "
+                f"{changed['med_err_deg']:.2f} deg  Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips "
+                f"{changed['flips']:g}  errors in (60, 150] deg {changed['errors_60_150']:g}")
+    (err_lo, err_hi), (acc_lo, acc_hi), (flip_lo, flip_hi), (iou_lo, iou_hi) = (
+        changed["range"][key] for key in ("med_err_deg", "acc_pi_6", "flips", "median_box_iou"))
+    return (f"boxes with noise {noise}, mean of {draws} draws (median IoU {changed['median_box_iou']:.2f}, "
+            f"{iou_lo:.2f}-{iou_hi:.2f}): MedErr {changed['med_err_deg']:.2f} deg ({err_lo:.2f}-{err_hi:.2f})  "
+            f"Acc@pi/6 {100 * changed['acc_pi_6']:.1f} % ({100 * acc_lo:.1f}-{100 * acc_hi:.1f})  "
+            f"flips {changed['flips']:.1f} ({flip_lo:g}-{flip_hi:g})  "
+            f"errors in (60, 150] deg {changed['errors_60_150']:.1f}")
 
 
 def _breakdown_row(name: str, row: dict | None) -> str:
@@ -205,24 +227,52 @@ def check_box_noises(noises: Sequence[float]) -> None:
                              f"side moved by about a tenth of the box), got {noise:g}")
 
 
+def check_box_draws(draws: int) -> None:
+    """ValueError unless `draws` (noisy boxes drawn per box noise) is at least 1."""
+    if draws < 1:
+        raise ValueError(f"--box-draws takes a count of draws >= 1, got {draws}")
+
+
 def noisy_box_datasets(root: str | Path, category: str, size: int, rule, out: str | Path,
-                       noises: Sequence[float], workers: int = 1, progress: bool = False) -> dict[str, Any]:
-    """Per box noise S, keyed "S": the test split of `root` cut around noisy boxes (each side moved
-    by N(0, S) x the box side, as a detector's boxes differ from the annotated ones), cached under
-    `out` as `cached_dataset` does."""
+                       noises: Sequence[float], workers: int = 1, progress: bool = False,
+                       draws: int = 1) -> dict[str, list]:
+    """Per box noise S, keyed "S": `draws` datasets (draw 0 first), each the test split of `root`
+    cut around noisy boxes (each side moved by N(0, S) x the box side, as a detector's boxes
+    differ from the annotated ones; every draw moves them anew), cached under `out` as
+    `cached_dataset` does."""
     from data_tools.dataset import GroupedDataset
 
     check_box_noises(noises)
-    return {f"{noise:g}": GroupedDataset(cached_dataset(root, category, size, rule, out, workers, progress,
-                                                        box_noise=noise)[0], split="test")
+    check_box_draws(draws)
+    return {f"{noise:g}": [GroupedDataset(cached_dataset(root, category, size, rule, out, workers, progress,
+                                                         box_noise=noise, box_draw=draw)[0], split="test")
+                           for draw in range(draws)]
             for noise in noises}
+
+
+#: The figures of a noisy-box score that `draws_summary` gives a range over draws for.
+DRAWN_FIGURES = ("med_err_deg", "acc_pi_6", "acc_pi_18", "flips", "errors_60_150", "median_box_iou")
+
+
+def draws_summary(draws: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One box noise's figures over its draws: the mean of each figure (AUROC over the draws that
+    have one), "range" [min, max] over the draws of each of DRAWN_FIGURES, and the "draws" themselves."""
+    summary: dict[str, Any] = {}
+    for key in draws[0]:
+        values = [draw[key] for draw in draws if draw[key] is not None]
+        summary[key] = float(np.mean(values)) if values else None
+    summary["n"] = draws[0]["n"]
+    summary["range"] = {key: [float(min(d[key] for d in draws)), float(max(d[key] for d in draws))]
+                        for key in DRAWN_FIGURES}
+    summary["draws"] = list(draws)
+    return summary
 
 
 def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, category: str = "car",
                size: int | None = None, device: str = "cpu", workers: int = 1, batch_size: int = 256,
                progress: bool = False, report=print, zoom_average: float | None = None,
                colour_tests: bool = False, smaller_objects: Sequence[float] = (),
-               box_noises: Sequence[float] = ()) -> dict[str, Any]:
+               box_noises: Sequence[float] = (), box_draws: int = 1) -> dict[str, Any]:
     """Crop (or reuse) `root`'s test objects of `category` by the checkpoint's rule, score them,
     write OUT/eval-<run>/sim2real.json and return the figures (see `sim2real_figures`).
     `zoom_average`: EvalConfig's (None = the model's own). colour_tests: also score the same
@@ -230,7 +280,8 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     smaller_objects: and as if each object were F times smaller in the photo, per factor F
     (`resolution_changes`), under "smaller_objects"; box_noises: and cut around noisy boxes, per
     standard deviation S of the sides' shifts (`noisy_box_datasets`), under "noisy_boxes", with
-    each set's median IoU against the annotated boxes.
+    each set's median IoU against the annotated boxes; box_draws: draws of the boxes per S, whose
+    figures are averaged (`draws_summary`).
 
     ValueError for a `size` other than the checkpoint's input size or an unusable tree.
     """
@@ -241,6 +292,7 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     transforms = {"colour_tests": colour_changes() if colour_tests else {},  # bad values refused before any work
                   "smaller_objects": resolution_changes(smaller_objects)}
     check_box_noises(box_noises)
+    check_box_draws(box_draws)
     model_size, rule = model_input(checkpoint)
     if size is not None and size != model_size:
         raise ValueError(f"--size {size} does not match the checkpoint's input size {model_size}; "
@@ -262,14 +314,18 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
                                predictions.confidence[labelled], cad_index=cad_index)
     changes = {key: {name: (evaluation.dataset, change) for name, change in named.items()}
                for key, named in transforms.items()}
-    noisy = noisy_box_datasets(root, category, model_size, rule, out, box_noises, workers, progress)
-    changes["noisy_boxes"] = {name: (dataset, None) for name, dataset in noisy.items()}
+    noisy = noisy_box_datasets(root, category, model_size, rule, out, box_noises, workers, progress, box_draws)
+    changes["noisy_boxes"] = {f"{name}#{draw}": (dataset, None) for name, datasets in noisy.items()
+                              for draw, dataset in enumerate(datasets)}
     for key, named in changes.items():
         if named:
             figures[key] = changed_crops_figures(checkpoint, named, device, batch_size, zoom_average, progress)
-    for name, dataset in noisy.items():
+    for key, (dataset, _) in changes["noisy_boxes"].items():
         labelled = dataset.records["has_pose"] == 1
-        figures["noisy_boxes"][name]["median_box_iou"] = float(np.median(dataset.records["box_iou"][labelled]))
+        figures["noisy_boxes"][key]["median_box_iou"] = float(np.median(dataset.records["box_iou"][labelled]))
+    if noisy:
+        figures["noisy_boxes"] = {name: draws_summary([figures["noisy_boxes"][f"{name}#{draw}"]
+                                                       for draw in range(box_draws)]) for name in noisy}
     if evaluation.metrics["crop_rule"]["note"]:
         report(f"note: {evaluation.metrics['crop_rule']['note']}")
     result = {"checkpoint": str(checkpoint), "root": str(root), "category": category,
@@ -280,6 +336,6 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     return result
 
 
-__all__ = ["AZIMUTH_BINS", "cached_dataset", "changed_crops_figures", "check_box_noises", "colour_changes",
-           "dataset_folder", "format_figures", "model_input", "noisy_box_datasets", "resolution_changes",
-           "score_tree", "sim2real_figures"]
+__all__ = ["AZIMUTH_BINS", "DRAWN_FIGURES", "cached_dataset", "changed_crops_figures", "check_box_draws",
+           "check_box_noises", "colour_changes", "dataset_folder", "draws_summary", "format_figures", "model_input",
+           "noisy_box_datasets", "resolution_changes", "score_tree", "sim2real_figures"]

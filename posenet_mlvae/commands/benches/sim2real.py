@@ -2,7 +2,7 @@
 
     posenet-mlvae bench sim2real --root ../shared/sim2real_dev --checkpoint runs/demo/run/best.pt \
         [--category car] [--size N] [--out DIR] [--zoom-average Z] [--colour-test] [--smaller-objects F ...] \
-        [--box-noise S ...]
+        [--box-noise S ... [--box-draws N]]
 
 The ordinary path, end to end: the tree is cropped into a grouped dataset by the library code of
 `posenet-mlvae pascal3d` (data_tools.pascal3d.build), framed by the checkpoint's `crop_rule` (else
@@ -15,7 +15,8 @@ confidence's AUROC for error > 30 deg and the same figures per 45-degree bin of 
 with --smaller-objects F also those of the crops as if each object were F times smaller in its
 photo, shrunk and upscaled back as the crop rule upscales a small box; with --box-noise S also
 those of the objects cut around noisy boxes, each side moved by N(0, S) x the box side, as a
-detector's boxes differ from the annotated ones, with the boxes' median IoU);
+detector's boxes differ from the annotated ones, with the boxes' median IoU; with --box-draws N
+the mean over N draws of the boxes per S, with each figure's range over the draws);
 writes them to OUT/eval-<run name>/sim2real.json beside the runner's metrics.json and
 predictions.csv. Default OUT: <checkpoint folder>/sim2real.
 """
@@ -52,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also score the objects cut around noisy boxes, each side moved by N(0, S) x "
                              "the box side (e.g. 0.05 0.1: median IoU about 0.86 and 0.75 with the annotated "
                              "boxes), as an app's detector gives them: how the model copes with loose boxes")
+    parser.add_argument("--box-draws", type=int, default=1, metavar="N",
+                        help="draws of the noisy boxes per --box-noise S (default 1): the figures are their "
+                             "mean, printed with their range over the draws (one draw's figures move from "
+                             "draw to draw, more so at larger S)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                          device=resolve_device(args.device), workers=resolve_workers(args.workers),
                          batch_size=args.batch_size, progress=not args.no_progress,
                          zoom_average=args.zoom_average, colour_tests=args.colour_test,
-                         smaller_objects=args.smaller_objects, box_noises=args.box_noise)
+                         smaller_objects=args.smaller_objects, box_noises=args.box_noise,
+                         box_draws=args.box_draws)
     print(f"{args.checkpoint} on {args.root} ({args.category}, split test):")
     print(format_figures(figures))
     print(f"wrote {figures['json']} (runner output: metrics.json, predictions.csv)")
