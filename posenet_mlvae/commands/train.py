@@ -115,9 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-amp", action="store_true", help="train in float32: no float16 autocast on CUDA, "
                         "no bfloat16 autocast on a CPU with AMX")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the forward pass and loss: steps about 1.2x as fast on a "
-                        "2-core CPU after a one-off compile of 30-45 s (a C++ compiler is needed; "
-                        "without one the run goes on uncompiled)")
+                        help="torch.compile the forward pass and loss: steps 1.1-1.2x as fast on a "
+                        "2-core CPU after a one-off compilation of about a minute (worth it for runs of "
+                        "7 minutes or more; without a C++ compiler the run goes on uncompiled)")
     add_device_argument(parser, default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for flag, section, field, kind, text in _OPTIONS:
