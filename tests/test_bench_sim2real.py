@@ -289,6 +289,19 @@ def test_box_draws_cut_the_boxes_anew_per_draw_and_average_the_figures(tree, tmp
     assert "boxes with noise 0.1, mean of 3 draws (median IoU" in printed
 
 
+def test_a_cached_crop_made_another_way_is_refused_in_one_line(tree, tmp_path, capsys):
+    _fixed_pose_bench(tree[0], tmp_path, capsys, "--box-noise", "0.1")
+    folder = tmp_path / "out" / "data-car-64px-pad-margin0.1-boxnoise0.1"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["crop"]["seed"] = 5  # as if another draw had been cached under draw 0's name
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert _bench(tree[0], tmp_path / "run" / "best.pt", tmp_path / "out", "--box-noise", "0.1") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{folder} holds crops of" in err and "box noise 0.1, seed 5), not of" in err
+    assert "box noise 0.1, seed 0); use another --out" in err
+
+
 def test_draws_summary_averages_each_figure_and_keeps_its_range():
     from posenet_mlvae.evaluation.sim2real import draws_summary
 

@@ -79,9 +79,10 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
         made = (manifest.get("root"), crop.get("size"), crop.get("margin"), crop.get("resize"),
                 crop.get("box_noise", 0.0), crop.get("seed", 0))
         if made != (str(root), config.size, config.margin, config.resize, config.box_noise, config.seed):
-            raise ValueError(f"{folder} was cropped from {made[0]} (size {made[1]}, margin {made[2]}, "
-                             f"{made[3]}, box noise {made[4]}, seed {made[5]}), not from {root} as asked; "
-                             "use another --out")
+            raise ValueError(f"{folder} holds crops of {made[0]} (size {made[1]}, margin {made[2]}, {made[3]}, "
+                             f"box noise {made[4]}, seed {made[5]}), not of {root} (size {config.size}, margin "
+                             f"{config.margin}, {config.resize}, box noise {config.box_noise}, seed "
+                             f"{config.seed}); use another --out")
         return folder, False
     index = index_dataset(root, [category], workers=workers, progress=progress)
     if box_noise:  # the noise moves only the test boxes: the training crops would be the plain set's
@@ -133,12 +134,14 @@ def format_figures(figures: dict[str, Any]) -> str:
     changed_crops = [(f"colour test {name}", changed) for name, changed in figures.get("colour_tests", {}).items()]
     changed_crops += [(f"objects {factor}x smaller", changed)
                       for factor, changed in figures.get("smaller_objects", {}).items()]
+    noisy_boxes = figures.get("noisy_boxes", {})
+    changed_crops += [(f"boxes with noise {noise} (median IoU {changed['median_box_iou']:.2f})", changed)
+                      for noise, changed in noisy_boxes.items() if len(changed["draws"]) == 1]
     for name, changed in changed_crops:
         lines.append(f"{name}: MedErr {changed['med_err_deg']:.2f} deg  "
                      f"Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips {changed['flips']}  "
                      f"errors in (60, 150] deg {changed['errors_60_150']}")
-    for noise, changed in figures.get("noisy_boxes", {}).items():
-        lines.append(_noisy_boxes_line(noise, changed))
+    lines += [_drawn_boxes_line(noise, changed) for noise, changed in noisy_boxes.items() if len(changed["draws"]) > 1]
     lines.append(_breakdown_row("true azimuth", None))
     lines += [_breakdown_row(f"[{row['azimuth_from']:.0f}, {row['azimuth_to']:.0f})", row)
               for row in figures["per_azimuth"]]
@@ -148,14 +151,9 @@ def format_figures(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _noisy_boxes_line(noise: str, changed: dict[str, Any]) -> str:
-    """One box noise's printed figures: as the other changed crops' for one draw, else the mean
-    over the draws with each figure's range."""
+def _drawn_boxes_line(noise: str, changed: dict[str, Any]) -> str:
+    """One box noise's printed figures over several draws: each figure's mean and range."""
     draws = len(changed["draws"])
-    if draws == 1:
-        return (f"boxes with noise {noise} (median IoU {changed['median_box_iou']:.2f}): MedErr "
-                f"{changed['med_err_deg']:.2f} deg  Acc@pi/6 {100 * changed['acc_pi_6']:.1f} %  flips "
-                f"{changed['flips']:g}  errors in (60, 150] deg {changed['errors_60_150']:g}")
     (err_lo, err_hi), (acc_lo, acc_hi), (flip_lo, flip_hi), (iou_lo, iou_hi) = (
         changed["range"][key] for key in ("med_err_deg", "acc_pi_6", "flips", "median_box_iou"))
     return (f"boxes with noise {noise}, mean of {draws} draws (median IoU {changed['median_box_iou']:.2f}, "
@@ -256,12 +254,14 @@ DRAWN_FIGURES = ("med_err_deg", "acc_pi_6", "acc_pi_18", "flips", "errors_60_150
 
 def draws_summary(draws: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One box noise's figures over its draws: the mean of each figure (AUROC over the draws that
-    have one), "range" [min, max] over the draws of each of DRAWN_FIGURES, and the "draws" themselves."""
-    summary: dict[str, Any] = {}
-    for key in draws[0]:
-        values = [draw[key] for draw in draws if draw[key] is not None]
-        summary[key] = float(np.mean(values)) if values else None
-    summary["n"] = draws[0]["n"]
+    have one; one draw's own figures when there is one), "range" [min, max] over the draws of each
+    of DRAWN_FIGURES, and the "draws" themselves."""
+    summary: dict[str, Any] = dict(draws[0])
+    if len(draws) > 1:
+        for key in draws[0]:
+            values = [draw[key] for draw in draws if draw[key] is not None]
+            summary[key] = float(np.mean(values)) if values else None
+        summary["n"] = draws[0]["n"]
     summary["range"] = {key: [float(min(d[key] for d in draws)), float(max(d[key] for d in draws))]
                         for key in DRAWN_FIGURES}
     summary["draws"] = list(draws)
