@@ -51,7 +51,7 @@ GRID_VIEWS = 96  # the grid set's views per instance: 24 azimuths x 4 elevations
 #: A demo that trains at least this long compiles its training step (`train --compile`): on a
 #: 2-core Xeon the first steps compile for 50-65 s and the later ones run 1.1-1.2x as fast, so a
 #: run pays the compilation back after 5-7 minutes (the 12-minute demo trains 9.5 and took 1.09x
-#: the steps per second of training: 9,799 against 8,826 at seed 0, docs/rounds.md round 36).
+#: the steps per second of training: 9,799 against 8,826 at seed 0: round 36's headline).
 COMPILE_MIN_TRAIN_MIN = 7.0
 
 
