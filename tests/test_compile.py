@@ -115,3 +115,17 @@ def test_a_compiled_run_is_deterministic_per_seed(tmp_path_factory, tmp_path, ca
         weights.append(read_checkpoint(tmp_path / run / "last.pt")["model"])
     assert capsys.readouterr().out.count("compiled (torch.compile") == 2
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_the_demo_compiles_its_training_step_only_when_asked(monkeypatch, tmp_path):
+    import posenet_mlvae.training.train as train_module
+    from posenet_mlvae.demo import DemoConfig, train_model
+
+    seen = []
+    monkeypatch.setattr(train_module, "fit", lambda model, train, data, run_dir, device: seen.append(train) or {})
+    args = get_args_parser().parse_args(["demo", "--compile"])
+    assert args.compile and not get_args_parser().parse_args(["demo"]).compile
+    for config in (DemoConfig(), DemoConfig(compile=True)):
+        train_model(config, tmp_path, tmp_path / "run", 9.5)
+    assert [train.compile for train in seen] == [False, True]
+    assert all(train.time_budget_min == 9.5 for train in seen)
