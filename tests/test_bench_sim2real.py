@@ -289,6 +289,20 @@ def test_box_draws_cut_the_boxes_anew_per_draw_and_average_the_figures(tree, tmp
     assert "boxes with noise 0.1, mean of 3 draws (median IoU" in printed
 
 
+def test_the_tree_is_indexed_once_for_all_its_crops_and_not_at_all_when_they_are_cached(tree, tmp_path, capsys,
+                                                                                        monkeypatch):
+    from data_tools.pascal3d import protocol
+
+    calls = []
+    index_dataset = protocol.index_dataset
+    monkeypatch.setattr(protocol, "index_dataset", lambda *args, **kwargs: calls.append(args) or
+                        index_dataset(*args, **kwargs))
+    _fixed_pose_bench(tree[0], tmp_path, capsys, "--box-noise", "0.05", "0.1", "--box-draws", "2")
+    assert len(calls) == 1  # the plain crops and four noisy sets from one index
+    _fixed_pose_bench(tree[0], tmp_path, capsys, "--box-noise", "0.05", "0.1", "--box-draws", "2")
+    assert len(calls) == 1  # all five reused from the cache
+
+
 def test_a_cached_crop_made_another_way_is_refused_in_one_line(tree, tmp_path, capsys):
     _fixed_pose_bench(tree[0], tmp_path, capsys, "--box-noise", "0.1")
     folder = tmp_path / "out" / "data-car-64px-pad-margin0.1-boxnoise0.1"

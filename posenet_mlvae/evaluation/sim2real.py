@@ -20,7 +20,7 @@ import dataclasses
 import functools
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,22 @@ def dataset_folder(out: Path, category: str, size: int, rule, box_noise: float =
     return Path(out) / f"data-{category}-{size}px-{rule.mode}-margin{rule.margin:g}{noise}{draw}"
 
 
+def tree_index(root: str | Path, category: str, workers: int = 1, progress: bool = False) -> Callable[[], Any]:
+    """A function returning `root`'s index for `category` (data_tools.pascal3d.protocol.index_dataset),
+    made on its first call and kept: the crops of one tree share it, and cached crops need none."""
+    from data_tools.pascal3d.protocol import index_dataset
+
+    return functools.cache(lambda: index_dataset(Path(root).resolve(), [category], workers=workers,
+                                                 progress=progress))
+
+
 def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | Path,
                    workers: int = 1, progress: bool = False, box_noise: float = 0.0,
-                   box_draw: int = 0) -> tuple[Path, bool]:
+                   box_draw: int = 0, index: Callable[[], Any] | None = None) -> tuple[Path, bool]:
     """The cropped dataset of `root` for (category, size, rule): (folder, True if built now);
     `box_noise` > 0 cuts the test objects around noisy boxes (CropConfig.box_noise), and only them,
-    with the boxes of draw `box_draw` (the crops' seed: each draw moves the boxes anew).
+    with the boxes of draw `box_draw` (the crops' seed: each draw moves the boxes anew). `index`:
+    a `tree_index` of `root` to share between crops (None: one of its own).
 
     A finished earlier build (its manifest.json, written last) is reused when it was made from
     the same root with the same crop; the build goes to a temporary folder renamed into place,
@@ -63,7 +73,6 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
     something else, or when no object could be cropped.
     """
     from data_tools.dataset import read_manifest
-    from data_tools.pascal3d.protocol import index_dataset
     from data_tools.pascal3d.build import CropConfig, build_dataset
     from posenet_mlvae import __version__
 
@@ -84,11 +93,11 @@ def cached_dataset(root: str | Path, category: str, size: int, rule, out: str | 
                              f"{config.margin}, {config.resize}, box noise {config.box_noise}, seed "
                              f"{config.seed}); use another --out")
         return folder, False
-    index = index_dataset(root, [category], workers=workers, progress=progress)
+    objects = (index or tree_index(root, category, workers, progress))()
     if box_noise:  # the noise moves only the test boxes: the training crops would be the plain set's
-        index = dataclasses.replace(index, objects=[obj for obj in index.objects if obj.split == "test"])
+        objects = dataclasses.replace(objects, objects=[obj for obj in objects.objects if obj.split == "test"])
     temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    result = build_dataset(index, temporary, config, workers=workers, progress=progress,
+    result = build_dataset(objects, temporary, config, workers=workers, progress=progress,
                            created_by={"command": "posenet-mlvae bench sim2real", "version": __version__,
                                        "categories": [category]})
     if result.images.get("test", 0) == 0:
@@ -233,17 +242,19 @@ def check_box_draws(draws: int) -> None:
 
 def noisy_box_datasets(root: str | Path, category: str, size: int, rule, out: str | Path,
                        noises: Sequence[float], workers: int = 1, progress: bool = False,
-                       draws: int = 1) -> dict[str, list]:
+                       draws: int = 1, index: Callable[[], Any] | None = None) -> dict[str, list]:
     """Per box noise S, keyed "S": `draws` datasets (draw 0 first), each the test split of `root`
     cut around noisy boxes (each side moved by N(0, S) x the box side, as a detector's boxes
     differ from the annotated ones; every draw moves them anew), cached under `out` as
-    `cached_dataset` does."""
+    `cached_dataset` does, all from one index of the tree (`index`, else one made here)."""
     from data_tools.dataset import GroupedDataset
 
     check_box_noises(noises)
     check_box_draws(draws)
+    index = index or tree_index(root, category, workers, progress)
     return {f"{noise:g}": [GroupedDataset(cached_dataset(root, category, size, rule, out, workers, progress,
-                                                         box_noise=noise, box_draw=draw)[0], split="test")
+                                                         box_noise=noise, box_draw=draw, index=index)[0],
+                                          split="test")
                            for draw in range(draws)]
             for noise in noises}
 
@@ -297,7 +308,8 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
     if size is not None and size != model_size:
         raise ValueError(f"--size {size} does not match the checkpoint's input size {model_size}; "
                          f"omit --size or pass --size {model_size}")
-    data_dir, built = cached_dataset(root, category, model_size, rule, out, workers, progress=progress)
+    index = tree_index(root, category, workers, progress)  # indexed once, if any crop must be cut
+    data_dir, built = cached_dataset(root, category, model_size, rule, out, workers, progress=progress, index=index)
     report(f"{'cropped' if built else 'reusing'} {data_dir} ({category}, {model_size} px, {rule.describe()})")
     run_name = Path(checkpoint).resolve().parent.name or "run"
     eval_dir = out / f"eval-{run_name}"
@@ -314,7 +326,8 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
                                predictions.confidence[labelled], cad_index=cad_index)
     changes = {key: {name: (evaluation.dataset, change) for name, change in named.items()}
                for key, named in transforms.items()}
-    noisy = noisy_box_datasets(root, category, model_size, rule, out, box_noises, workers, progress, box_draws)
+    noisy = noisy_box_datasets(root, category, model_size, rule, out, box_noises, workers, progress, box_draws,
+                               index)
     changes["noisy_boxes"] = {f"{name}#{draw}": (dataset, None) for name, datasets in noisy.items()
                               for draw, dataset in enumerate(datasets)}
     for key, named in changes.items():
@@ -338,4 +351,4 @@ def score_tree(checkpoint: str | Path, root: str | Path, out: str | Path, catego
 
 __all__ = ["AZIMUTH_BINS", "DRAWN_FIGURES", "cached_dataset", "changed_crops_figures", "check_box_draws",
            "check_box_noises", "colour_changes", "dataset_folder", "draws_summary", "format_figures", "model_input",
-           "noisy_box_datasets", "resolution_changes", "score_tree", "sim2real_figures"]
+           "noisy_box_datasets", "resolution_changes", "score_tree", "sim2real_figures", "tree_index"]
