@@ -211,7 +211,7 @@ def build_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, D
                              "--time-budget may extend it), or start a new run with another --out")
         overrides = {"model": {}, "data": {},
                      "train": {k: v for k, v in overrides["train"].items() if k in _LENGTH_FIELDS}}
-        if args.compile:  # how the steps run, not what they compute: a resumed run may change it
+        if args.compile:  # how the steps run, the same objective: a resumed run may turn it on
             overrides["train"]["compile"] = True
     else:
         configs = {"model": ModelConfig(), "train": TrainConfig(), "data": DataConfig()}
