@@ -2,21 +2,23 @@
 # machine: the Debian packages for headless OpenGL (when running as root) and a .venv with the
 # project installed (`pip install -e '.[train,cpu,test]'`). `make test` also installs what the
 # web page's test needs: onnxruntime-web (`npm ci` in web/) and Debian's chromium with
-# chromium-driver (as root; otherwise it prints the apt-get line and that test is skipped).
+# chromium-driver (as root; otherwise it prints the apt-get line and that test is skipped), and a
+# C++ compiler for the tests of `train --compile` (skipped without one).
 
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 APT_PACKAGES := libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri
 BROWSER_PACKAGES := chromium chromium-driver
+COMPILER_PACKAGES := g++
 DEMO_ARGS ?=
 
-.PHONY: demo test setup system-deps browser-deps web node-deps clean
+.PHONY: demo test setup system-deps browser-deps compiler-deps web node-deps clean
 
 demo: setup
 	$(VENV)/bin/posenet-mlvae demo $(DEMO_ARGS)
 
-test: setup web browser-deps
+test: setup web browser-deps compiler-deps
 	$(PY) -m pytest
 
 setup: system-deps $(VENV)/.installed
@@ -51,6 +53,9 @@ system-deps:
 
 browser-deps:
 	$(call apt_ensure,$(BROWSER_PACKAGES),the web page test (tests/test_web_page.py),true)
+
+compiler-deps:
+	$(call apt_ensure,$(COMPILER_PACKAGES),the compiled training step's tests (tests/test_compile.py),true)
 
 # onnxruntime-web for the page (web/package-lock.json pins it); needs Node.js with npm.
 web: web/node_modules/.installed

@@ -267,14 +267,16 @@ def draws_summary(draws: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One box noise's figures over its draws: the mean of each figure (AUROC over the draws that
     have one; one draw's own figures when there is one), "range" [min, max] over the draws of each
     of DRAWN_FIGURES, and the "draws" themselves."""
+    from eval.metrics import over_seeds
+
     summary: dict[str, Any] = dict(draws[0])
     if len(draws) > 1:
         for key in draws[0]:
             values = [draw[key] for draw in draws if draw[key] is not None]
-            summary[key] = float(np.mean(values)) if values else None
+            summary[key] = over_seeds(values)["mean"] if values else None
         summary["n"] = draws[0]["n"]
-    summary["range"] = {key: [float(min(d[key] for d in draws)), float(max(d[key] for d in draws))]
-                        for key in DRAWN_FIGURES}
+    spreads = {key: over_seeds([draw[key] for draw in draws]) for key in DRAWN_FIGURES}
+    summary["range"] = {key: [spread["min"], spread["max"]] for key, spread in spreads.items()}
     summary["draws"] = list(draws)
     return summary
 
